@@ -1,0 +1,287 @@
+"""Running the emulator: in a thread of this process, or as its own process.
+
+The plugin always uses :class:`EmulatorProcess`: moto's state is process-global, so an
+in-process server is wiped by any test that uses ``mock_aws``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["READY_PREFIX", "EmulatorProcess", "EmulatorServer", "EmulatorStartError"]
+
+READY_PREFIX = "READY "
+
+
+class EmulatorStartError(RuntimeError):
+    """The emulator process did not come up."""
+
+
+
+class EmulatorServer:
+    """The emulator on a werkzeug threaded server in a background thread of this process.
+
+    ``port=0`` binds a free port; :attr:`endpoint_url` tells which.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: str | None = None,
+        seed_dir: str | os.PathLike[str] | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        faults: str | None = None,
+    ) -> None:
+        if (access_key is None) != (secret_key is None):
+            raise ValueError("give both access_key and secret_key, or neither")
+        if seed_dir is not None and seed is None:
+            raise ValueError("seed_dir needs a seed bucket name")
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.seed_dir = Path(seed_dir) if seed_dir is not None else None
+        self.keys = {access_key: secret_key} if access_key and secret_key else None
+        self.faults = faults
+        self.seeded_objects = 0
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        from werkzeug.serving import make_server
+
+        from .models import TigrisBackend
+        from .responses import Faults, TigrisMiddleware
+
+        _quiet()
+        from moto.moto_server.werkzeug_app import create_backend_app
+
+        backend = TigrisBackend()
+        if self.seed is not None:
+            self.seeded_objects = backend.load_seed(self.seed, self.seed_dir)
+        moto_app = create_backend_app("s3")
+        app = TigrisMiddleware(
+            moto_app, backend, keys=self.keys, faults=Faults.parse(self.faults)
+        )
+        self._server = make_server(
+            self.host, self.port, app, threaded=True, request_handler=_KeepAliveHandler()
+        )
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="tigris-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _KeepAliveHandler() -> type:
+    from werkzeug.serving import WSGIRequestHandler
+
+    class Handler(WSGIRequestHandler):
+        # HTTP/1.1 keeps boto3's connections open: no TCP handshake per request.
+        protocol_version = "HTTP/1.1"
+
+    return Handler
+
+
+def _quiet() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=ResourceWarning)
+
+
+class EmulatorProcess:
+    """The emulator as a child process (``python -m pytest_tigris emulator``).
+
+    The child exits by itself when this process dies (it watches our pid), so a crashed or
+    killed test run never leaves an emulator behind.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: str | None = None,
+        seed_dir: str | os.PathLike[str] | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        faults: str | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        args = ["--host", host, "--port", str(port), "--parent-pid", str(os.getpid())]
+        if seed is not None:
+            args += ["--seed", seed]
+        if seed_dir is not None:
+            args += ["--seed-dir", os.fspath(seed_dir)]
+        if access_key is not None and secret_key is not None:
+            args += ["--access-key", access_key, "--secret-key", secret_key]
+        if faults:
+            args += ["--faults", faults]
+        self.args = args
+        self.startup_timeout = startup_timeout
+        self.endpoint_url = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> EmulatorProcess:
+        command = [sys.executable, "-m", "pytest_tigris", "emulator", *self.args]
+        env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
+            if ready:
+                line = self.process.stdout.readline()
+                if line.startswith(READY_PREFIX):
+                    self.endpoint_url = line[len(READY_PREFIX) :].strip()
+                    return self
+                if not line and self.process.poll() is not None:
+                    break
+            elif self.process.poll() is not None:
+                break
+        stderr = ""
+        if self.process.poll() is None:
+            self.process.kill()
+        if self.process.stderr is not None:
+            stderr = self.process.stderr.read().strip()
+        self.process.wait()
+        last = stderr.splitlines()[-1] if stderr else "no output"
+        raise EmulatorStartError(f"the Tigris emulator did not start: {last}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        self.process = None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _watch_parent(pid: int, stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stop.set()
+            return
+        except PermissionError:
+            pass
+        if os.getppid() != pid:
+            stop.set()
+            return
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    seed: str | None,
+    seed_dir: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    faults: str | None,
+    parent_pid: int | None,
+    out: Any = None,
+) -> int:
+    """Run the emulator in the foreground until SIGINT/SIGTERM (or the parent's death)."""
+    out = out or sys.stdout
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    server = EmulatorServer(
+        host,
+        port,
+        seed=seed,
+        seed_dir=seed_dir,
+        access_key=access_key,
+        secret_key=secret_key,
+        faults=faults,
+    )
+    try:
+        server.start()
+        if parent_pid:
+            threading.Thread(
+                target=_watch_parent, args=(parent_pid, stop), daemon=True
+            ).start()
+        if seed:
+            print(f"seed bucket {seed}: {server.seeded_objects} objects loaded", file=sys.stderr)
+        print(f"{READY_PREFIX}{server.endpoint_url}", file=out, flush=True)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+

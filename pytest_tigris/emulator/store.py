@@ -1,0 +1,330 @@
+"""Copy-on-write key stores: the only module that touches moto's ``FakeKey`` internals.
+
+A snapshot-enabled bucket gets a :class:`TigrisKeyStore` in place of moto's
+``_VersionedKeyStore``. It stamps every stored version with a time on the emulator's global
+clock, so the state of the bucket at any snapshot version can be read back.
+
+A fork's store holds only what the fork changed. Reads of a key the fork never touched fall
+through to the parent's store *at the fork's snapshot version*, recursively for forks of forks,
+exactly like Tigris. Creating a fork therefore costs the same for a 10-object and a
+10,000-object seed. The first time moto reaches a key through the fork in a way that could
+change it (get, put, delete, tag, ACL...), the parent's version is *materialised*: it gets a
+fork-owned ``FakeKey`` shell that shares the bytes through a refcounted buffer. moto mutates and
+disposes keys in place, so sharing the parent's ``FakeKey`` objects themselves would leak
+changes between buckets and close buffers under the other bucket's feet.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from moto.s3.models import FakeDeleteMarker, FakeKey
+from moto.s3.utils import _VersionedKeyStore
+
+__all__ = [
+    "Clock",
+    "SharedValueBuffer",
+    "TigrisKeyStore",
+    "WeakInstanceTracker",
+    "clone_key",
+    "dispose_versions",
+    "stamp_of",
+]
+
+
+class Clock:
+    """A strictly increasing nanosecond clock shared by versions, snapshots and fork points."""
+
+    def __init__(self, now: Callable[[], int]) -> None:
+        self._now = now
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._now(), self._last + 1)
+            return self._last
+
+
+class _SharedFile:
+    """The real bytes buffer of a stored object, closed when its last holder lets go."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self._holders = 0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            last = self._holders == 0
+        if last:
+            self.file.close()
+
+
+class SharedValueBuffer:
+    """One holder's read-only handle on shared object bytes.
+
+    moto never rewrites the bytes of a stored key (its value setter runs only while the key is
+    built), so the handle refuses writes; ``close()`` releases this holder only.
+    """
+
+    def __init__(self, shared: _SharedFile) -> None:
+        self.shared = shared
+        self.closed = False
+        shared.acquire()
+
+    def seek(self, *args: Any) -> int:
+        return int(self.shared.file.seek(*args))
+
+    def tell(self) -> int:
+        return int(self.shared.file.tell())
+
+    def read(self, *args: Any) -> bytes:
+        return bytes(self.shared.file.read(*args))
+
+    def write(self, data: bytes) -> int:
+        raise io.UnsupportedOperation("shared object bytes are read-only")
+
+    def truncate(self, *args: Any) -> int:
+        raise io.UnsupportedOperation("shared object bytes are read-only")
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.shared.release()
+
+
+class _MultipartView:
+    """A fork's view of a completed multipart upload; only the owning key disposes the parts."""
+
+    def __init__(self, multipart: Any) -> None:
+        self._multipart = multipart
+
+    def dispose(self) -> None:
+        """Leave the parts to the key that owns them."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._multipart, name)
+
+
+def stamp_of(version: Any) -> int:
+    """The clock time a version was stored at (0 for versions stored before stamping began)."""
+    return int(getattr(version, "_tigris_ts", 0))
+
+
+def clone_key(key: FakeKey, bucket_name: str) -> FakeKey:
+    """A new ``FakeKey`` owned by ``bucket_name`` that shares ``key``'s bytes without copying them."""
+    with key.lock:
+        if not isinstance(key._value_buffer, SharedValueBuffer):
+            # moto computes the ETag lazily without the lock: compute it once before sharing.
+            _ = key.etag
+            key._value_buffer = SharedValueBuffer(_SharedFile(key._value_buffer))
+        # object.__new__ skips FakeKey.__init__ (which allocates a buffer) and moto's tracking.
+        clone: FakeKey = object.__new__(type(key))
+        clone.__dict__.update(key.__dict__)
+        clone._value_buffer = SharedValueBuffer(key._value_buffer.shared)
+    clone.bucket_name = bucket_name
+    clone._metadata = copy.copy(key._metadata)
+    clone.disposed = False
+    if key.multipart is not None and not isinstance(key.multipart, _MultipartView):
+        clone.multipart = _MultipartView(key.multipart)
+    return clone
+
+
+def _clone_version(version: Any, bucket_name: str) -> Any:
+    if isinstance(version, FakeKey):
+        return clone_key(version, bucket_name)
+    marker = object.__new__(type(version))
+    marker.__dict__.update(version.__dict__)
+    return marker
+
+
+def dispose_versions(versions: list[Any]) -> None:
+    """Release every version's hold on its bytes (delete markers hold none)."""
+    for version in versions:
+        if isinstance(version, FakeKey):
+            version.dispose()
+
+
+class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
+    """moto's key store for a snapshot-enabled bucket, with time-stamped versions and forks.
+
+    ``parent``/``at`` make it a fork: keys it holds no entry for are read from ``parent`` as it
+    was at clock time ``at``. moto reaches the store through a small set of methods (``in``,
+    ``[]``, ``get``, ``getlist``, ``setlist``, ``pop``, ``items``, ``values``, ``iterlists``,
+    ``len``); the ones that hand out a key moto may change materialise it first, the listing
+    ones hand out the parent's keys read-only.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        bucket_name: str,
+        parent: TigrisKeyStore | None = None,
+        at: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.bucket_name = bucket_name
+        self.parent = parent
+        self.at = at
+        # Keys removed outright (moto pops a key once its last version is deleted) that must not
+        # fall through to the parent again, with the time they were removed.
+        self._hidden: dict[str, int] = {}
+        self._lock = threading.RLock()
+
+    # -- stamping -------------------------------------------------------------------------
+    def _stamp(self, version: Any) -> None:
+        if getattr(version, "_tigris_ts", None) is None:
+            stamp = self.clock.next()
+            version._tigris_ts = stamp
+            if getattr(version, "_version_id", "null") != "null":
+                # Tigris version ids are the write's nanosecond timestamp.
+                version._version_id = str(stamp)
+
+    # -- reading at a point in time ---------------------------------------------------------
+    def visible(self, name: str, at: int | None = None) -> Any:
+        """The version of ``name`` visible at ``at`` (None: now); a delete marker or None if absent."""
+        versions = dict.get(self, name)
+        if versions:
+            if at is None:
+                return versions[-1]
+            for version in reversed(versions):
+                if stamp_of(version) <= at:
+                    return version
+        hidden = self._hidden.get(name)
+        if hidden is not None and (at is None or hidden <= at):
+            return None
+        if self.parent is None:
+            return None
+        return self.parent.visible(name, self._parent_at(at))
+
+    def _parent_at(self, at: int | None) -> int | None:
+        if self.at is None:
+            return at
+        return self.at if at is None else min(at, self.at)
+
+    def view(self, at: int | None = None) -> dict[str, list[Any]]:
+        """Every key visible at ``at`` with its versions; inherited keys carry only the visible one."""
+        merged: dict[str, list[Any]] = {}
+        if self.parent is not None:
+            for name, versions in self.parent.view(self._parent_at(at)).items():
+                latest = versions[-1]
+                if isinstance(latest, FakeDeleteMarker):
+                    continue
+                hidden = self._hidden.get(name)
+                if hidden is not None and (at is None or hidden <= at):
+                    continue
+                merged[name] = [latest]
+        for name, versions in dict.copy(self).items():
+            if at is not None:
+                versions = [v for v in versions if stamp_of(v) <= at]
+            if versions:
+                merged[name] = list(versions)
+        return merged
+
+    def own_versions(self) -> list[Any]:
+        """Every version this store itself holds (not the inherited ones)."""
+        return [v for versions in dict.copy(self).values() for v in versions]
+
+    # -- materialising inherited keys -----------------------------------------------------
+    def _materialise(self, name: str) -> None:
+        if self.parent is None or dict.__contains__(self, name):
+            return
+        with self._lock:
+            if dict.__contains__(self, name) or name in self._hidden:
+                return
+            inherited = self.parent.visible(name, self.at)
+            if isinstance(inherited, FakeKey):
+                dict.__setitem__(self, name, [_clone_version(inherited, self.bucket_name)])
+
+    # -- moto's interface -----------------------------------------------------------------
+    def __contains__(self, name: object) -> bool:
+        if dict.__contains__(self, name):
+            return True
+        return isinstance(name, str) and isinstance(self.visible(name), FakeKey)
+
+    def __getitem__(self, name: str) -> Any:
+        self._materialise(name)
+        return super().__getitem__(name)
+
+    def __setitem__(self, name: str, value: Any) -> Any:
+        self._materialise(name)
+        self._stamp(value)
+        return super().__setitem__(name, value)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._materialise(name)
+        return super().get(name, default)
+
+    def getlist(self, name: str, default: Any = None) -> Any:
+        self._materialise(name)
+        return super().getlist(name, default)
+
+    def setlist(self, name: Any, list_: Any) -> Any:
+        self._materialise(name)
+        for version in list_ if isinstance(list_, (list, tuple)) else [list_]:
+            self._stamp(version)
+        return super().setlist(name, list_)
+
+    def pop(self, name: str) -> None:  # type: ignore[override]
+        self._materialise(name)
+        super().pop(name)
+        if self.parent is not None:
+            self._hidden[name] = self.clock.next()
+
+    def __len__(self) -> int:
+        if self.parent is None:
+            return dict.__len__(self)
+        return len(self.view())
+
+    def __bool__(self) -> bool:
+        return dict.__len__(self) > 0 or (self.parent is not None and len(self) > 0)
+
+    def _self_iterable(self) -> dict[str, Any]:
+        return self.view()
+
+    def _iteritems(self) -> Iterator[tuple[str, Any]]:
+        for name, versions in self.view().items():
+            yield name, versions[-1]
+
+    def _itervalues(self) -> Iterator[Any]:
+        for versions in self.view().values():
+            yield versions[-1]
+
+    def _iterlists(self) -> Iterator[tuple[str, list[Any]]]:
+        yield from self.view().items()
+
+    items = iteritems = _iteritems  # type: ignore[assignment]
+    lists = iterlists = _iterlists
+    values = itervalues = _itervalues  # type: ignore[assignment]
+
+
+class WeakInstanceTracker:
+    """Stands in for moto's ``instances_tracked`` list without keeping deleted keys alive.
+
+    moto appends every ``FakeKey`` ever built to a class-level list that only a reset clears,
+    so a long-lived emulator would hold every deleted object (about 3 KB each) forever.
+    """
+
+    def __init__(self) -> None:
+        self._refs: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def append(self, instance: Any) -> None:
+        self._refs.add(instance)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._refs))
+
+    def __len__(self) -> int:
+        return len(self._refs)
