@@ -37,16 +37,27 @@ def _build_parser() -> argparse.ArgumentParser:
             "on its own line once it accepts requests; stops on Ctrl-C or SIGTERM."
         ),
     )
-    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     emulator.add_argument(
-        "--port", type=int, default=0, help="port to bind; 0 picks a free one (default: %(default)s)"
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    emulator.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
     )
     emulator.add_argument("--seed", metavar="NAME", help="create this snapshot-enabled seed bucket")
     emulator.add_argument(
-        "--seed-dir", metavar="DIR", help="load this folder into the seed bucket (keys = relative paths)"
+        "--seed-dir",
+        metavar="DIR",
+        help="load this folder into the seed bucket (keys = relative paths)",
     )
-    emulator.add_argument("--access-key", metavar="K", help="verify SigV4 signatures with this key id")
-    emulator.add_argument("--secret-key", metavar="S", help="secret key that goes with --access-key")
+    emulator.add_argument(
+        "--access-key", metavar="K", help="verify SigV4 signatures with this key id"
+    )
+    emulator.add_argument(
+        "--secret-key", metavar="S", help="secret key that goes with --access-key"
+    )
     emulator.add_argument(
         "--faults",
         metavar="SPEC",
@@ -110,6 +121,8 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parent_pid=args.parent_pid,
         )
     except OSError as exc:
-        print(f"pytest-tigris emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"pytest-tigris emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1

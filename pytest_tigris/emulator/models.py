@@ -395,7 +395,10 @@ class TigrisBackend:
             self.create_bucket(name, snapshot_enabled=True)
         elif not self.is_snapshot_enabled(name):
             raise EmulatorError(
-                409, "InvalidRequest", f"Seed bucket {name} exists and is not snapshot-enabled.", name
+                409,
+                "InvalidRequest",
+                f"Seed bucket {name} exists and is not snapshot-enabled.",
+                name,
             )
         if folder is None:
             return 0
@@ -429,4 +432,3 @@ def iso(value: datetime.datetime) -> str:
 
 def version_time(version: int) -> datetime.datetime:
     return _from_ns(version)
-

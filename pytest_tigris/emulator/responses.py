@@ -63,9 +63,7 @@ class Faults:
         for part in spec.split(","):
             name, sep, raw = part.strip().partition("=")
             if not sep or name not in {"slowdown", "error", "seed"}:
-                raise ValueError(
-                    f"bad fault spec {part!r}: expected slowdown=F, error=F or seed=N"
-                )
+                raise ValueError(f"bad fault spec {part!r}: expected slowdown=F, error=F or seed=N")
             values[name] = float(raw)
         seed = values.pop("seed", None)
         faults = cls(**values, seed=None if seed is None else int(seed))
@@ -248,14 +246,20 @@ class TigrisMiddleware:
 
     # -- buckets --------------------------------------------------------------------------
     def _put_bucket(
-        self, environ: dict[str, Any], start_response: StartResponse, bucket: str, header: dict[str, str]
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        bucket: str,
+        header: dict[str, str],
     ) -> Iterable[bytes]:
         backend = self.backend
         _body(environ)  # a CreateBucketConfiguration (LocationConstraint=auto...) is ignored
         snapshot = header.get("x-tigris-snapshot")
         if snapshot is not None:
             if not backend.exists(bucket):
-                raise EmulatorError(404, "NoSuchBucket", "The specified bucket does not exist", bucket)
+                raise EmulatorError(
+                    404, "NoSuchBucket", "The specified bucket does not exist", bucket
+                )
             label = None
             flag, _, rest = snapshot.partition(";")
             if flag.strip().lower() != "true":
@@ -266,9 +270,7 @@ class TigrisMiddleware:
             if rest.startswith("name="):
                 label = rest[len("name=") :]
             version = backend.create_snapshot(bucket, label)
-            return _empty(
-                start_response, 200, [("X-Tigris-Snapshot-Version", str(version))]
-            )
+            return _empty(start_response, 200, [("X-Tigris-Snapshot-Version", str(version))])
         source = header.get("x-tigris-fork-source-bucket")
         if source:
             snap = header.get("x-tigris-fork-source-bucket-snapshot") or header.get(

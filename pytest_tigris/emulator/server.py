@@ -28,7 +28,6 @@ class EmulatorStartError(RuntimeError):
     """The emulator process did not come up."""
 
 
-
 class EmulatorServer:
     """The emulator on a werkzeug threaded server in a background thread of this process.
 
@@ -79,9 +78,7 @@ class EmulatorServer:
         if self.seed is not None:
             self.seeded_objects = backend.load_seed(self.seed, self.seed_dir)
         moto_app = create_backend_app("s3")
-        app = TigrisMiddleware(
-            moto_app, backend, keys=self.keys, faults=Faults.parse(self.faults)
-        )
+        app = TigrisMiddleware(moto_app, backend, keys=self.keys, faults=Faults.parse(self.faults))
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=_KeepAliveHandler()
         )
@@ -271,9 +268,7 @@ def serve(
     try:
         server.start()
         if parent_pid:
-            threading.Thread(
-                target=_watch_parent, args=(parent_pid, stop), daemon=True
-            ).start()
+            threading.Thread(target=_watch_parent, args=(parent_pid, stop), daemon=True).start()
         if seed:
             print(f"seed bucket {seed}: {server.seeded_objects} objects loaded", file=sys.stderr)
         print(f"{READY_PREFIX}{server.endpoint_url}", file=out, flush=True)
@@ -284,4 +279,3 @@ def serve(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
-
