@@ -93,7 +93,7 @@ class SigV4Verifier:
         string_to_sign = "\n".join(
             [_ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        date, region, service, _terminal = (scope.split("/") + ["", "", "", ""])[:4]
+        date, region, service, _terminal = [*scope.split("/"), "", "", "", ""][:4]
         key = _sign(("AWS4" + secret).encode(), date)
         for part in (region, service, "aws4_request"):
             key = _sign(key, part)

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import FakeBucket, FakeKey, S3Backend, s3_backends
@@ -185,7 +184,8 @@ class TigrisBackend:
             raise EmulatorError(
                 409,
                 "BucketAlreadyOwnedByYou",
-                "Your previous request to create the named bucket succeeded and you already own it.",
+                "Your previous request to create the named bucket succeeded and you already "
+                "own it.",
                 name,
             )
         if name in s3_backends.bucket_accounts:
@@ -246,7 +246,7 @@ class TigrisBackend:
             del meta.snapshots[number]
 
     def resolve_snapshot(self, name: str, version: str) -> int:
-        """The clock time a snapshot version refers to; any ns timestamp is accepted, as on Tigris."""
+        """The clock time of a snapshot version; any ns timestamp is accepted, as on Tigris."""
         number = _parse_version(version)
         if number is None:
             raise EmulatorError(
@@ -288,7 +288,7 @@ class TigrisBackend:
                 at = record.version
                 snapshot_created = record.created_at
             bucket = self.s3.create_bucket(name, REGION)
-            store = TigrisKeyStore(self.clock, name, parent=src_bucket.keys, at=at)
+            store = self._fork_store(name, src_bucket.keys, at)
             self._make_snapshot_store(bucket, store)
             bucket.tigris = TigrisMeta(
                 snapshot_enabled=True,
@@ -299,6 +299,39 @@ class TigrisBackend:
             )
             src_meta.children.add(name)
             return bucket
+
+    def _fork_store(self, name: str, parent: TigrisKeyStore, at: int) -> TigrisKeyStore:
+        store = TigrisKeyStore(self.clock, name, parent=parent, at=at)
+        store.on_clone = self._copy_tags
+        return store
+
+    def _copy_tags(self, source: FakeKey, clone: FakeKey) -> None:
+        tags = self.s3.tagger.get_tag_dict_for_resource(source.arn)
+        if tags:
+            self.s3.tagger.tag_resource(
+                clone.arn, [{"Key": k, "Value": v} for k, v in tags.items()]
+            )
+
+    def before_in_place_change(self, bucket_name: str, key: str) -> None:
+        """Freeze ``key`` in every fork still inheriting it, before its bucket changes it in place.
+
+        Tags and ACLs are changed on the stored version itself, not by writing a new one, so a
+        fork (or a fork of a fork) that has not copied the key yet would see the change. The
+        caller holds the exclusive lock across this and the change itself.
+        """
+        pending = list(self.children(bucket_name))
+        while pending:
+            child = self.s3.buckets.get(pending.pop())
+            if child is None:
+                continue
+            if isinstance(child.keys, TigrisKeyStore):
+                child.keys.materialise(key)
+            pending.extend(self.children(child.name))
+
+    def children(self, bucket_name: str) -> set[str]:
+        """Names of the live forks made directly from ``bucket_name``."""
+        meta: TigrisMeta | None = getattr(self.s3.buckets.get(bucket_name), "tigris", None)
+        return set(meta.children) if meta else set()
 
     def list_forks(self, source: str) -> list[FakeBucket]:
         if source not in self.s3.buckets:
@@ -372,7 +405,7 @@ class TigrisBackend:
         view = FakeBucket(view_name, self.account_id, REGION)
         s3_backends.bucket_accounts.pop(view_name, None)
         if store is not None:
-            view.keys = TigrisKeyStore(self.clock, view_name, parent=store, at=at)
+            view.keys = self._fork_store(view_name, store, at)
             view.versioning_status = "Enabled"
         else:
             view.keys = bucket.keys

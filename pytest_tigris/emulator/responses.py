@@ -45,6 +45,9 @@ _LISTING_PARAMS = {
     "fetch-owner",
 }
 
+# Object sub-resources moto changes on the stored version itself.
+_IN_PLACE = {"tagging", "acl", "retention", "legal-hold"}
+
 
 @dataclass(frozen=True)
 class Faults:
@@ -170,6 +173,16 @@ class TigrisMiddleware:
                 "snapshots and forks read its old versions.",
                 bucket,
             )
+
+        if (
+            key
+            and method in ("PUT", "DELETE")
+            and _IN_PLACE & set(query)
+            and backend.children(bucket)
+        ):
+            with backend.lock.exclusive():
+                backend.before_in_place_change(bucket, key)
+                return self._call_moto(environ, start_response)
 
         version = header.get("x-tigris-snapshot-version")
         reads_object = key != "" and method in ("GET", "HEAD")

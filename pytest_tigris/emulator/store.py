@@ -123,7 +123,7 @@ def stamp_of(version: Any) -> int:
 
 
 def clone_key(key: FakeKey, bucket_name: str) -> FakeKey:
-    """A new ``FakeKey`` owned by ``bucket_name`` that shares ``key``'s bytes without copying them."""
+    """A ``FakeKey`` owned by ``bucket_name`` sharing ``key``'s bytes, which are not copied."""
     with key.lock:
         if not isinstance(key._value_buffer, SharedValueBuffer):
             # moto computes the ETag lazily without the lock: compute it once before sharing.
@@ -139,14 +139,6 @@ def clone_key(key: FakeKey, bucket_name: str) -> FakeKey:
     if key.multipart is not None and not isinstance(key.multipart, _MultipartView):
         clone.multipart = _MultipartView(key.multipart)
     return clone
-
-
-def _clone_version(version: Any, bucket_name: str) -> Any:
-    if isinstance(version, FakeKey):
-        return clone_key(version, bucket_name)
-    marker = object.__new__(type(version))
-    marker.__dict__.update(version.__dict__)
-    return marker
 
 
 def dispose_versions(versions: list[Any]) -> None:
@@ -182,6 +174,9 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
         # fall through to the parent again, with the time they were removed.
         self._hidden: dict[str, int] = {}
         self._lock = threading.RLock()
+        # Called with (inherited key, fork's clone) when a key is materialised, to copy what
+        # moto keeps outside the key (its tags).
+        self.on_clone: Callable[[FakeKey, FakeKey], None] | None = None
 
     # -- stamping -------------------------------------------------------------------------
     def _stamp(self, version: Any) -> None:
@@ -194,7 +189,7 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
 
     # -- reading at a point in time ---------------------------------------------------------
     def visible(self, name: str, at: int | None = None) -> Any:
-        """The version of ``name`` visible at ``at`` (None: now); a delete marker or None if absent."""
+        """The version of ``name`` visible at ``at`` (None: now); a delete marker or None."""
         versions = dict.get(self, name)
         if versions:
             if at is None:
@@ -215,7 +210,7 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
         return self.at if at is None else min(at, self.at)
 
     def view(self, at: int | None = None) -> dict[str, list[Any]]:
-        """Every key visible at ``at`` with its versions; inherited keys carry only the visible one."""
+        """Every key visible at ``at`` with its versions (inherited keys: the visible one only)."""
         merged: dict[str, list[Any]] = {}
         if self.parent is not None:
             for name, versions in self.parent.view(self._parent_at(at)).items():
@@ -226,7 +221,8 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
                 if hidden is not None and (at is None or hidden <= at):
                     continue
                 merged[name] = [latest]
-        for name, versions in dict.copy(self).items():
+        own: dict[str, list[Any]] = dict.copy(self)
+        for name, versions in own.items():
             if at is not None:
                 versions = [v for v in versions if stamp_of(v) <= at]
             if versions:
@@ -235,9 +231,14 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
 
     def own_versions(self) -> list[Any]:
         """Every version this store itself holds (not the inherited ones)."""
-        return [v for versions in dict.copy(self).values() for v in versions]
+        own: dict[str, list[Any]] = dict.copy(self)
+        return [v for versions in own.values() for v in versions]
 
     # -- materialising inherited keys -----------------------------------------------------
+    def materialise(self, name: str) -> None:
+        """Give the fork its own copy of an inherited key before its parent changes it in place."""
+        self._materialise(name)
+
     def _materialise(self, name: str) -> None:
         if self.parent is None or dict.__contains__(self, name):
             return
@@ -246,7 +247,10 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
                 return
             inherited = self.parent.visible(name, self.at)
             if isinstance(inherited, FakeKey):
-                dict.__setitem__(self, name, [_clone_version(inherited, self.bucket_name)])
+                clone = clone_key(inherited, self.bucket_name)
+                if self.on_clone is not None:
+                    self.on_clone(inherited, clone)
+                dict.__setitem__(self, name, [clone])
 
     # -- moto's interface -----------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
