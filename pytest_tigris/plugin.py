@@ -1,5 +1,299 @@
-"""pytest entry point (``pytest11: tigris``).
+"""pytest entry point (``pytest11: tigris``): options, run coordination, reporting.
 
 Loaded in every pytest run of an environment where pytest-tigris is installed, so it imports
-nothing heavy at module level.
+nothing heavy: boto3, botocore and moto load only when a tigris fixture is first used.
 """
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .config import OPTIONS, TigrisConfig
+from .coordination import RunContext
+from .exceptions import TigrisConfigError, TigrisError
+from .fixtures import (
+    tigris_bucket,
+    tigris_client,
+    tigris_fork,
+    tigris_fork_factory,
+    tigris_seed,
+)
+
+if TYPE_CHECKING:
+    from .factory import TigrisForkFactory
+
+__all__ = [
+    "factory_for",
+    "marker_options",
+    "test_failed",
+    "tigris_bucket",
+    "tigris_client",
+    "tigris_fork",
+    "tigris_fork_factory",
+    "tigris_seed",
+]
+
+CONFIG_KEY = pytest.StashKey["TigrisConfig"]()
+RUN_KEY = pytest.StashKey[RunContext]()
+FACTORY_KEY = pytest.StashKey["TigrisForkFactory"]()
+REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+TIGRIS_FIXTURES = frozenset(
+    {"tigris_bucket", "tigris_fork", "tigris_fork_factory", "tigris_client", "tigris_seed"}
+)
+MARKER = (
+    "tigris(seed=None, snapshot=None): make tigris_fork fork this seed bucket and/or snapshot "
+    "version or name for the marked tests"
+)
+
+
+# -- options and hooks ----------------------------------------------------------------------
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tigris", "isolated object storage forked from a Tigris seed bucket")
+    for option in OPTIONS:
+        group.addoption(
+            option.flag,
+            dest=option.dest,
+            metavar=option.metavar,
+            default=None,
+            help=f"{option.help} [ini: {option.ini}, env: {option.env}]",
+        )
+        parser.addini(option.ini, option.help, default="")
+
+
+def _load_config(config: pytest.Config, run_id: str | None) -> TigrisConfig:
+    # The one place options and ini keys are read.
+    inidir = config.inipath.parent if config.inipath else None
+    return TigrisConfig.load(
+        options={o.name: config.getoption(o.dest) for o in OPTIONS},
+        ini={o.name: str(config.getini(o.ini) or "") or None for o in OPTIONS},
+        rootdir=config.rootpath,
+        inidir=inidir,
+        cwd=config.invocation_params.dir,
+        run_id=run_id,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    run_id = workerinput.get("tigris_run_id") if workerinput else None
+    try:
+        tigris_config = _load_config(config, run_id)
+    except TigrisConfigError as exc:
+        raise pytest.UsageError(f"pytest-tigris: {exc}") from None
+    config.stash[CONFIG_KEY] = tigris_config
+    run = RunContext.from_workerinput(workerinput, tigris_config.run_id)
+    config.stash[RUN_KEY] = run
+    if run.is_controller:
+        config.pluginmanager.register(ControllerPlugin(config, run), "tigris-controller")
+
+
+def factory_for(config: pytest.Config) -> TigrisForkFactory:
+    """This process's ``TigrisForkFactory`` (made on first use)."""
+    factory = config.stash.get(FACTORY_KEY, None)
+    if factory is None:
+        from .factory import FactoryHooks, TigrisForkFactory
+
+        hook = config.hook
+        hooks = FactoryHooks(
+            fork_name=lambda kind, worker: hook.pytest_tigris_fork_name(
+                config=config, kind=kind, worker=worker
+            ),
+            populate_seed=lambda client, bucket: hook.pytest_tigris_populate_seed(
+                client=client, bucket=bucket
+            ),
+            fork_created=lambda fork: hook.pytest_tigris_fork_created(fork=fork),
+            fork_deleted=lambda fork: hook.pytest_tigris_fork_deleted(fork=fork),
+        )
+        factory = TigrisForkFactory.from_config(
+            config.stash[CONFIG_KEY], config.stash[RUN_KEY], hooks
+        )
+        config.stash[FACTORY_KEY] = factory
+    return factory
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    tigris_config = config.stash.get(CONFIG_KEY, None)
+    return tigris_config.describe() if tigris_config else None
+
+
+# -- markers and outcomes -------------------------------------------------------------------
+def marker_options(node: pytest.Item) -> tuple[str | None, str | None]:
+    """``(seed, snapshot)`` from the closest ``@pytest.mark.tigris``; raises on bad arguments."""
+    marker = node.get_closest_marker("tigris")
+    if marker is None:
+        return None, None
+    unknown = set(marker.kwargs) - {"seed", "snapshot"}
+    if marker.args or unknown:
+        got = ", ".join([repr(a) for a in marker.args] + sorted(f"{k}=" for k in unknown))
+        raise pytest.UsageError(
+            f"pytest-tigris: @pytest.mark.tigris takes only seed= and snapshot= keyword "
+            f"arguments (got {got}) in {node.nodeid}"
+        )
+    for name in ("seed", "snapshot"):
+        value = marker.kwargs.get(name)
+        if value is not None and not isinstance(value, str):
+            raise pytest.UsageError(
+                f"pytest-tigris: @pytest.mark.tigris({name}=...) must be a string "
+                f"(got {value!r}) in {node.nodeid}"
+            )
+    return marker.kwargs.get("seed"), marker.kwargs.get("snapshot")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    return report
+
+
+def test_failed(node: pytest.Item) -> bool:
+    """Whether the test's setup or call failed (its teardown is still running)."""
+    reports = node.stash.get(REPORTS_KEY, {})
+    return any(r.failed for r in reports.values())
+
+
+test_failed.__test__ = False  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    uses_tigris = False
+    for item in items:
+        marker_options(item)  # bad marker arguments stop the run before anything starts
+        fixturenames = getattr(item, "fixturenames", ())
+        uses_tigris = uses_tigris or bool(TIGRIS_FIXTURES.intersection(fixturenames))
+    if uses_tigris and not config.option.collectonly:
+        # Set up the backend now, so a bad endpoint or seed is one clear line and exit code
+        # 4 rather than an error in every test.
+        factory = factory_for(config)
+        try:
+            factory.start()
+            factory.pinned_snapshot(factory.config.seed)
+        except TigrisConfigError as exc:
+            pytest.exit(f"pytest-tigris: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        except TigrisError as exc:
+            pytest.exit(f"pytest-tigris: {exc}", returncode=pytest.ExitCode.TESTS_FAILED)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Fixture teardown has run by now; record what this process did for the controller.
+    factory = session.config.stash.get(FACTORY_KEY, None)
+    if factory is not None:
+        session.config.stash[RUN_KEY].write_stats(factory.stats())
+
+
+# -- the controller -------------------------------------------------------------------------
+class ControllerPlugin:
+    """Run-wide duties of the controller (or the only process): hand-off, sweep, summary."""
+
+    def __init__(self, config: pytest.Config, run: RunContext) -> None:
+        self.config = config
+        self.run = run
+        self.swept: list[str] = []
+        self.left: list[str] = []
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput.update(self.run.workerinput())
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Delete every fork of this run still alive (a crashed worker leaves some)."""
+        logged = self.run.logged_forks()
+        if not logged:
+            return
+        done = {n for s in self.run.read_stats() for n in s.get("deleted_names", [])}
+        pending = [n for n in logged if n not in done]
+        if not pending:
+            return
+        factory = factory_for(self.config)
+        for _ in range(3):
+            retry = []
+            for name in reversed(pending):
+                try:
+                    if factory.janitor.delete(name):
+                        self.swept.append(name)
+                except Exception:
+                    retry.append(name)
+            pending = list(reversed(retry))
+            if not pending:
+                break
+            time.sleep(0.2)
+        self.left = pending
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        stats = self.run.read_stats()
+        created = sum(s.get("created", 0) for s in stats)
+        if not created and not self.swept and not self.left:
+            return
+        deleted = sum(s.get("deleted", 0) for s in stats)
+        kept = [k for s in stats for k in s.get("kept", [])]
+        times = sorted(t for s in stats for t in s.get("fork_times", []))
+        from .factory import summarize_times
+
+        median, worst = summarize_times(times)
+        tr = terminalreporter
+        tr.section("tigris")
+        tr.write_line(
+            f"forks: {created} created, {deleted} deleted, {len(kept)} kept, "
+            f"{len(self.swept)} leaked (deleted by the end-of-run sweep); "
+            f"fork time median {median * 1000:.0f} ms, max {worst * 1000:.0f} ms"
+        )
+        config = self.config.stash[CONFIG_KEY]
+        for entry in kept:
+            endpoint = entry.get("endpoint") or ""
+            flag = f" --endpoint-url {endpoint}" if endpoint else ""
+            tr.write_line(f"kept fork {entry['name']}: aws s3 ls s3://{entry['name']}{flag}")
+        if kept and config.is_emulator:
+            tr.write_line(
+                "note: the embedded emulator stops with this run, and kept forks with it; to "
+                "inspect them, run `pytest-tigris emulator` and pass --tigris-endpoint"
+            )
+        for name in self.left:
+            tr.write_line(
+                f"fork {name} could not be deleted: remove it with `pytest-tigris sweep`",
+                yellow=True,
+            )
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        factory = config.stash.get(FACTORY_KEY, None)
+        emulator = getattr(factory, "_emulator", None)
+        if emulator is not None:
+            emulator.stop()
+        elif self.run.shared_dir.is_dir():
+            entry = self.run.read_registry().get("emulator")
+            if entry:
+                _terminate(int(entry["pid"]))
+        shutil.rmtree(self.run.shared_dir, ignore_errors=True)
+
+
+def _terminate(pid: int, timeout: float = 5.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)

@@ -146,8 +146,11 @@ class EmulatorProcess:
         secret_key: str | None = None,
         faults: str | None = None,
         startup_timeout: float = 30.0,
+        parent_pid: int | None = None,
+        log_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        args = ["--host", host, "--port", str(port), "--parent-pid", str(os.getpid())]
+        watched = os.getpid() if parent_pid is None else parent_pid
+        args = ["--host", host, "--port", str(port), "--parent-pid", str(watched)]
         if seed is not None:
             args += ["--seed", seed]
         if seed_dir is not None:
@@ -158,6 +161,7 @@ class EmulatorProcess:
             args += ["--faults", faults]
         self.args = args
         self.startup_timeout = startup_timeout
+        self.log_path = Path(log_path) if log_path is not None else None
         self.endpoint_url = ""
         self.process: subprocess.Popen[str] | None = None
 
@@ -165,14 +169,22 @@ class EmulatorProcess:
         command = [sys.executable, "-m", "pytest_tigris", "emulator", *self.args]
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        # With a log file the child outlives the reader of its pipes safely (an xdist worker
+        # may start it and exit before the run ends; the controller stops it).
+        log = open(self.log_path, "a", encoding="utf-8") if self.log_path else None  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log if log is not None else subprocess.PIPE,
+                text=True,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            if log is not None:
+                log.close()
         assert self.process.stdout is not None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -191,6 +203,8 @@ class EmulatorProcess:
             self.process.kill()
         if self.process.stderr is not None:
             stderr = self.process.stderr.read().strip()
+        elif self.log_path is not None and self.log_path.exists():
+            stderr = self.log_path.read_text(encoding="utf-8").strip()
         self.process.wait()
         last = stderr.splitlines()[-1] if stderr else "no output"
         raise EmulatorStartError(f"the Tigris emulator did not start: {last}")
@@ -223,6 +237,9 @@ class EmulatorProcess:
 
 
 def _watch_parent(pid: int, stop: threading.Event) -> None:
+    # The watched process need not be our parent (an xdist worker may start the emulator for
+    # the controller); when it is, being re-parented also means it died.
+    was_parent = os.getppid() == pid
     while not stop.wait(0.5):
         try:
             os.kill(pid, 0)
@@ -231,7 +248,7 @@ def _watch_parent(pid: int, stop: threading.Event) -> None:
             return
         except PermissionError:
             pass
-        if os.getppid() != pid:
+        if was_parent and os.getppid() != pid:
             stop.set()
             return
 

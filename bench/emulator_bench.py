@@ -1,0 +1,349 @@
+"""Emulator benchmarks, measured side by side in one run, printed as a markdown table.
+
+    python bench/emulator_bench.py [--tiny]
+
+a) fork + force-delete of a big seed vs of a 10-object seed, same emulator (target ≤ 1.5x):
+   forks fall through to their parent, so their cost must not grow with the seed.
+b) fork + force-delete vs plain CreateBucket + DeleteBucket, same emulator (target ≤ 2x).
+c) emulator RSS growth for 20 live forks of a 5,000 x 10 KB seed, each read once (target < 5 MB).
+
+The compared variants of a) and b) run in one loop, their order rotated every repetition, so
+machine noise hits all of them; values are medians. ``--tiny`` uses small sizes and few
+repetitions so a test can run it in seconds: its numbers are not the real targets. The full run
+exits 1 when a target is missed. RSS is read from ``/proc`` (Linux only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import tigris_boto3_ext
+from botocore.config import Config
+
+from pytest_tigris.emulator import EmulatorProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+BIG_SEED = "bench-seed-big"
+SMALL_SEED = "bench-seed-small"
+MEM_SEED = "bench-seed-mem"
+TINY_NOTE = "tiny mode (not the real targets)"
+LIST_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Sizes:
+    big_seed: int
+    small_seed: int
+    object_bytes: int
+    repetitions: int
+    mem_seed: int
+    mem_object_bytes: int
+    forks: int
+
+
+FULL = Sizes(
+    big_seed=10_000,
+    small_seed=10,
+    object_bytes=1024,
+    repetitions=101,
+    mem_seed=5_000,
+    mem_object_bytes=10 * 1024,
+    forks=20,
+)
+TINY = Sizes(
+    big_seed=500,
+    small_seed=10,
+    object_bytes=1024,
+    repetitions=7,
+    mem_seed=50,
+    mem_object_bytes=10 * 1024,
+    forks=20,
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    measurement: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+    def render(self) -> str:
+        met = "" if self.met is None else ("yes" if self.met else "**no**")
+        return f"| {self.measurement} | {self.value} | {self.target} | {met} |"
+
+
+def make_client(endpoint_url: str) -> Any:
+    """A boto3 client the way Tigris users build one: region ``auto``, path-style, no retries."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="auto",
+        aws_access_key_id="bench-key",
+        aws_secret_access_key="bench-secret",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def write_seed(folder: Path, count: int, size: int) -> None:
+    """``count`` files of ``size`` bytes, spread over a few folders like real seed data."""
+    for i in range(count):
+        path = folder / f"dir{i % 10}" / f"object-{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(i.to_bytes(4, "big") * (size // 4))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of process ``pid``, in MB (from ``/proc/PID/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def pid_of(emulator: EmulatorProcess) -> int:
+    if emulator.process is None:
+        raise RuntimeError("the emulator is not running")
+    return emulator.process.pid
+
+
+class Names:
+    """Unique bucket names for this run."""
+
+    def __init__(self) -> None:
+        self.token = uuid.uuid4().hex[:8]
+        self.count = 0
+
+    def __call__(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}-{self.token}-{self.count}"
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def interleaved(variants: dict[str, Callable[[], object]], repetitions: int) -> dict[str, float]:
+    """Median seconds per variant; one warm-up round, then the order rotates every repetition."""
+    names = list(variants)
+    for name in names:
+        variants[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(repetitions):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(timed(variants[name]))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def fork_and_delete(s3: Any, names: Names, source: str) -> Callable[[], None]:
+    def run() -> None:
+        name = names("bench-fork")
+        tigris_boto3_ext.create_fork(s3, name, source)
+        tigris_boto3_ext.force_delete_bucket(s3, name)
+
+    return run
+
+
+def create_and_delete(s3: Any, names: Names) -> Callable[[], None]:
+    def run() -> None:
+        name = names("bench-plain")
+        s3.create_bucket(Bucket=name)
+        s3.delete_bucket(Bucket=name)
+
+    return run
+
+
+def bench_fork_cost(sizes: Sizes, workdir: Path) -> list[Row]:
+    """a) and b): one emulator holding the big seed (from a folder) and the small one (HTTP)."""
+    seed_dir = workdir / "big-seed"
+    write_seed(seed_dir, sizes.big_seed, sizes.object_bytes)
+    emulator = EmulatorProcess(seed=BIG_SEED, seed_dir=seed_dir)
+    try:
+        emulator.start()
+        s3 = make_client(emulator.endpoint_url)
+        tigris_boto3_ext.create_snapshot_bucket(s3, SMALL_SEED)
+        for i in range(sizes.small_seed):
+            s3.put_object(
+                Bucket=SMALL_SEED, Key=f"object-{i:05d}.bin", Body=b"x" * sizes.object_bytes
+            )
+        names = Names()
+        check_fork(s3, names("bench-check"), BIG_SEED, sizes.big_seed)
+        check_fork(s3, names("bench-check"), SMALL_SEED, sizes.small_seed)
+        medians = interleaved(
+            {
+                "big": fork_and_delete(s3, names, BIG_SEED),
+                "small": fork_and_delete(s3, names, SMALL_SEED),
+                "plain": create_and_delete(s3, names),
+            },
+            sizes.repetitions,
+        )
+        leftovers = [
+            b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("bench-")
+        ]
+        if sorted(leftovers) != sorted([BIG_SEED, SMALL_SEED]):
+            raise RuntimeError(f"buckets left behind after the loop: {leftovers}")
+    finally:
+        emulator.stop()
+    big, small, plain = medians["big"], medians["small"], medians["plain"]
+    seed_ratio = big / small
+    fork_ratio = big / plain
+    return [
+        Row(f"a) fork + force-delete, {sizes.big_seed:,}-object seed", ms(big)),
+        Row(f"a) fork + force-delete, {sizes.small_seed:,}-object seed", ms(small)),
+        Row(
+            f"a) ratio {sizes.big_seed:,}-object / {sizes.small_seed:,}-object seed",
+            f"{seed_ratio:.2f}x",
+            "≤ 1.5x",
+            seed_ratio <= 1.5,
+        ),
+        Row(f"b) fork ({sizes.big_seed:,}-object seed) + force-delete", ms(big)),
+        Row("b) plain CreateBucket + DeleteBucket", ms(plain)),
+        Row("b) ratio fork / plain bucket", f"{fork_ratio:.2f}x", "≤ 2x", fork_ratio <= 2.0),
+    ]
+
+
+def listed(s3: Any, bucket: str) -> int:
+    """How many keys the first ListObjectsV2 page of ``bucket`` shows."""
+    return int(s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0))
+
+
+def check_fork(s3: Any, name: str, source: str, objects: int) -> None:
+    """Fail loudly unless a fork of ``source`` is a fork and sees the seed: else we time nothing."""
+    tigris_boto3_ext.create_fork(s3, name, source)
+    try:
+        headers = s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPHeaders"]
+        if headers.get("x-tigris-fork-source-bucket") != source:
+            raise RuntimeError(f"{name} is not reported as a fork of {source}: {headers}")
+        if listed(s3, name) != min(objects, LIST_PAGE):
+            raise RuntimeError(f"fork {name} of {source} does not list its {objects} objects")
+    finally:
+        tigris_boto3_ext.force_delete_bucket(s3, name)
+
+
+def read_fork(s3: Any, name: str, key: str, objects: int) -> None:
+    """Read through the fork once: one object (so it is materialised) and one listing page."""
+    s3.get_object(Bucket=name, Key=key)["Body"].read()
+    if listed(s3, name) != min(objects, LIST_PAGE):
+        raise RuntimeError(f"fork {name} does not list its {objects} objects")
+
+
+def bench_fork_memory(sizes: Sizes, workdir: Path) -> list[Row]:
+    """c): RSS of an emulator holding the memory seed, before and with live forks."""
+    seed_dir = workdir / "mem-seed"
+    write_seed(seed_dir, sizes.mem_seed, sizes.mem_object_bytes)
+    keys = sorted(p.relative_to(seed_dir).as_posix() for p in seed_dir.rglob("*") if p.is_file())
+    emulator = EmulatorProcess(seed=MEM_SEED, seed_dir=seed_dir)
+    try:
+        emulator.start()
+        pid = pid_of(emulator)
+        s3 = make_client(emulator.endpoint_url)
+        names = Names()
+        # The warm-up does the same reads as the measured forks, so one-time costs (the seed's
+        # lazily computed ETags, the allocator's high-water mark of a listing) land before the
+        # baseline instead of being charged to the forks.
+        warm = names("bench-warm")
+        tigris_boto3_ext.create_fork(s3, warm, MEM_SEED)
+        read_fork(s3, warm, keys[0], len(keys))
+        tigris_boto3_ext.force_delete_bucket(s3, warm)
+        before = rss_mb(pid)
+        forks = [names("bench-live") for _ in range(sizes.forks)]
+        for i, name in enumerate(forks):
+            tigris_boto3_ext.create_fork(s3, name, MEM_SEED)
+            read_fork(s3, name, keys[i % len(keys)], len(keys))
+        live = rss_mb(pid)
+        for name in forks:
+            tigris_boto3_ext.force_delete_bucket(s3, name)
+        after_delete = rss_mb(pid)
+    finally:
+        emulator.stop()
+    growth = live - before
+    seed_mb = sizes.mem_seed * sizes.mem_object_bytes / 2**20
+    return [
+        Row(
+            f"c) emulator RSS, {sizes.mem_seed:,} x {sizes.mem_object_bytes // 1024} KB seed "
+            f"({seed_mb:.1f} MB) loaded + warm-up fork",
+            f"{before:.1f} MB",
+        ),
+        Row(f"c) emulator RSS with {sizes.forks} live forks, each read once", f"{live:.1f} MB"),
+        Row(
+            f"c) RSS growth for {sizes.forks} live forks",
+            f"{growth:.2f} MB",
+            "< 5 MB",
+            growth < 5.0,
+        ),
+        Row(
+            f"c) emulator RSS after force-deleting the {sizes.forks} forks",
+            f"{after_delete:.1f} MB",
+        ),
+    ]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def command_line(arguments: Sequence[str]) -> str:
+    """The command that reproduces this run, from the repository root."""
+    script = Path(__file__).resolve()
+    shown = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else str(script)
+    return shlex.join(["python", shown, *arguments])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--tiny", action="store_true", help="Small sizes and few repetitions (for the test suite)"
+    )
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
+    sizes = TINY if args.tiny else FULL
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tigris-bench-") as tmp:
+        rows = bench_fork_cost(sizes, Path(tmp)) + bench_fork_memory(sizes, Path(tmp))
+    elapsed = time.perf_counter() - started
+    print("# pytest-tigris emulator bench")
+    print()
+    if args.tiny:
+        print(TINY_NOTE)
+        print()
+    print(
+        f"Medians of {sizes.repetitions} interleaved repetitions (rotating order, after one "
+        f"warm-up); {sizes.object_bytes // 1024} KB objects in a) and b); one emulator process "
+        "for a) and b), another for c)."
+    )
+    print()
+    print("| measurement | value | target | met |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print(row.render())
+    print()
+    print(f"command: {command_line(arguments)}")
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.system()}; "
+        f"took {elapsed:.1f} s"
+    )
+    missed = [row.measurement for row in rows if row.met is False]
+    if missed and not args.tiny:
+        print(f"targets missed: {'; '.join(missed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

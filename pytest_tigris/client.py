@@ -1,0 +1,70 @@
+"""The only place boto3 clients are built (imported lazily: boto3 is slow to import)."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import TigrisConfig
+
+__all__ = ["ClientFactory", "is_loopback"]
+
+_RETRIES = {"mode": "standard", "max_attempts": 6}
+
+
+def is_loopback(endpoint_url: str | None) -> bool:
+    host = urlsplit(endpoint_url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ClientFactory:
+    """Builds S3 clients for one endpoint from one boto3 session (building a session is slow)."""
+
+    def __init__(self, config: TigrisConfig, endpoint_url: str | None) -> None:
+        self.config = config
+        self.endpoint_url = endpoint_url
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def _boto_session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import boto3
+
+                config = self.config
+                self._session = boto3.session.Session(
+                    aws_access_key_id=config.access_key_id,
+                    aws_secret_access_key=config.secret_access_key,
+                    aws_session_token=config.session_token,
+                    profile_name=config.profile if not config.access_key_id else None,
+                    region_name=config.region,
+                )
+            return self._session
+
+    def client(self, *, max_attempts: int | None = None) -> Any:
+        """A new S3 client: retries on throttling, 5xx and connection errors; path-style on
+        loopback (``bucket.localhost`` does not resolve)."""
+        from botocore.config import Config
+
+        retries = dict(_RETRIES)
+        if max_attempts is not None:
+            retries["max_attempts"] = max_attempts
+        s3_options = {"addressing_style": "path"} if is_loopback(self.endpoint_url) else {}
+        return self._boto_session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            config=Config(
+                s3=s3_options,
+                retries=retries,
+                connect_timeout=5,
+                read_timeout=60,
+                max_pool_connections=32,
+            ),
+        )

@@ -1,0 +1,315 @@
+"""One frozen :class:`TigrisConfig`, built once per run from every source.
+
+Precedence, highest first: a marker or factory argument (applied per fork, not here) >
+command-line option > ini key > ``PYTEST_TIGRIS_*`` environment variable > the AWS variables
+(``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``...) > the same variables
+in ``.env.local`` in the rootdir (which never override the real environment) > defaults.
+
+No pytest import here: ``plugin.py`` reads the options and ini keys and hands them over.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .exceptions import TigrisConfigError
+from .naming import (
+    ci_run_id,
+    fork_name,
+    make_prefix,
+    normalize_run_id,
+    random_run_id,
+    valid_bucket_name,
+)
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_EMULATOR_SEED",
+    "KEEP_MODES",
+    "OPTIONS",
+    "Option",
+    "TigrisConfig",
+    "read_dotenv",
+]
+
+BACKENDS = ("auto", "remote", "emulator")
+KEEP_MODES = ("never", "failed", "always")
+DEFAULT_EMULATOR_SEED = "pytest-tigris-seed"
+EMULATOR_KEY = "pytest-tigris"
+DOTENV = ".env.local"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: ``--tigris-<name>``, ini ``tigris_<name>``, env ``PYTEST_TIGRIS_<NAME>``."""
+
+    name: str
+    help: str
+    metavar: str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def flag(self) -> str:
+        return f"--tigris-{self.name}"
+
+    @property
+    def ini(self) -> str:
+        return f"tigris_{self.name.replace('-', '_')}"
+
+    @property
+    def dest(self) -> str:
+        return self.ini
+
+    @property
+    def env(self) -> str:
+        return f"PYTEST_TIGRIS_{self.name.replace('-', '_').upper()}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "seed",
+        "Seed bucket to fork (default with --tigris-seed-dir or the emulator: "
+        f"{DEFAULT_EMULATOR_SEED})",
+        "NAME",
+    ),
+    Option(
+        "seed-snapshot",
+        "Fork from this seed snapshot version or name (default: a snapshot taken once per run)",
+        "VERSION",
+    ),
+    Option(
+        "seed-dir",
+        "Emulator only: load the seed bucket from this folder (keys are relative paths)",
+        "PATH",
+    ),
+    Option(
+        "endpoint",
+        "S3 endpoint URL (default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; none: the emulator)",
+        "URL",
+    ),
+    Option(
+        "backend",
+        "Where forks live: auto (remote when an endpoint and credentials are set), "
+        "remote or emulator (default: auto)",
+        "auto|remote|emulator",
+        BACKENDS,
+    ),
+    Option(
+        "keep",
+        "Keep forks after the run: never, failed (forks of failed tests) or always "
+        "(default: never)",
+        "never|failed|always",
+        KEEP_MODES,
+    ),
+    Option("prefix", "Fork-name prefix (default: derived from the seed name)", "PREFIX"),
+    Option(
+        "run-id",
+        "Run id put in fork names (default: the CI job id, else random)",
+        "ID",
+    ),
+)
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a ``.env`` file (``export``, quotes and ``#`` comments allowed)."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return values
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].strip()
+        key, _, value = line.partition("=")
+        value = value.strip()
+        try:
+            parts = shlex.split(value, comments=True)
+        except ValueError:
+            parts = [value]
+        values[key.strip()] = parts[0] if parts else ""
+    return values
+
+
+@dataclass(frozen=True)
+class TigrisConfig:
+    """Everything pytest-tigris needs to know, resolved once. Secrets never show in ``repr``."""
+
+    seed: str
+    seed_given: bool
+    seed_snapshot: str | None
+    seed_dir: Path | None
+    endpoint_url: str | None
+    backend: str
+    keep: str
+    prefix: str
+    run_id: str
+    region: str = "auto"
+    profile: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.backend == "emulator"
+
+    def describe(self) -> str:
+        """One line for the report header; never contains a secret."""
+        from urllib.parse import urlsplit
+
+        if self.is_emulator:
+            where = "embedded emulator"
+        else:
+            where = urlsplit(self.endpoint_url or "").netloc or "default endpoint"
+        snapshot = self.seed_snapshot or "pinned once per run"
+        return (
+            f"tigris: backend={self.backend} endpoint={where} seed={self.seed} "
+            f"snapshot={snapshot} run={self.run_id}"
+        )
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        options: Mapping[str, str | None],
+        ini: Mapping[str, str | None],
+        environ: Mapping[str, str] | None = None,
+        rootdir: Path | None = None,
+        inidir: Path | None = None,
+        cwd: Path | None = None,
+        run_id: str | None = None,
+    ) -> TigrisConfig:
+        """Resolve the configuration; raises :class:`TigrisConfigError` with a one-line fix.
+
+        ``options`` and ``ini`` map option names (``"seed-dir"``) to raw values or None.
+        ``run_id`` (from the xdist controller) wins over every other source.
+        """
+        env = dict(os.environ if environ is None else environ)
+        dotenv = read_dotenv((rootdir or Path.cwd()) / DOTENV)
+        # .env.local fills gaps only: the real environment always wins.
+        aws = {**dotenv, **{k: v for k, v in env.items() if v}}
+        cwd = cwd or Path.cwd()
+
+        def pick(name: str) -> tuple[str | None, str]:
+            opt = _BY_NAME[name]
+            value = options.get(name)
+            if value not in (None, ""):
+                return str(value), opt.flag
+            value = ini.get(name)
+            if value not in (None, ""):
+                return str(value), f"ini {opt.ini}"
+            value = aws.get(opt.env)
+            if value:
+                return value, opt.env
+            return None, opt.flag
+
+        def choice(name: str, default: str) -> str:
+            value, source = pick(name)
+            value = (value or default).strip().lower()
+            allowed = _BY_NAME[name].choices or ()
+            if value not in allowed:
+                raise TigrisConfigError(
+                    f"{source}={value!r} is not valid: use one of {', '.join(allowed)}"
+                )
+            return value
+
+        backend = choice("backend", "auto")
+        keep = choice("keep", "never")
+
+        endpoint, endpoint_source = pick("endpoint")
+        explicit_endpoint = endpoint is not None
+        if endpoint is None:
+            endpoint = aws.get("AWS_ENDPOINT_URL_S3") or aws.get("AWS_ENDPOINT_URL") or None
+            endpoint_source = "AWS_ENDPOINT_URL_S3"
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise TigrisConfigError(
+                f"{endpoint_source}={endpoint!r} is not a URL: use e.g. https://t3.storage.dev"
+            )
+
+        access_key = aws.get("AWS_ACCESS_KEY_ID")
+        secret_key = aws.get("AWS_SECRET_ACCESS_KEY")
+        profile = aws.get("AWS_PROFILE")
+        has_credentials = bool((access_key and secret_key) or profile)
+        if backend == "auto":
+            remote = endpoint is not None and (explicit_endpoint or has_credentials)
+            backend = "remote" if remote else "emulator"
+        if backend == "remote" and endpoint is None:
+            raise TigrisConfigError(
+                "--tigris-backend=remote needs an endpoint: set --tigris-endpoint or "
+                "AWS_ENDPOINT_URL_S3 (Tigris: https://t3.storage.dev)"
+            )
+
+        seed_dir_raw, seed_dir_source = pick("seed-dir")
+        seed_dir: Path | None = None
+        if seed_dir_raw is not None:
+            base = inidir if seed_dir_source.startswith("ini") and inidir else cwd
+            seed_dir = (base / seed_dir_raw).resolve()
+            if not seed_dir.exists():
+                raise TigrisConfigError(f"{seed_dir_source}: folder {seed_dir} does not exist")
+            if not seed_dir.is_dir():
+                raise TigrisConfigError(f"{seed_dir_source}: {seed_dir} is not a folder")
+            if backend != "emulator":
+                raise TigrisConfigError(
+                    f"{seed_dir_source} only works with the emulator backend (forks on "
+                    f"{endpoint} are made from a seed bucket there): drop it or use "
+                    "--tigris-backend=emulator"
+                )
+
+        seed, seed_source = pick("seed")
+        seed_given = seed is not None
+        if seed is None:
+            seed = DEFAULT_EMULATOR_SEED
+        seed = seed.strip()
+        if not valid_bucket_name(seed):
+            raise TigrisConfigError(
+                f"{seed_source}={seed!r} is not a valid bucket name: use 3-63 characters "
+                "a-z, 0-9, '.' and '-', starting and ending with a letter or digit"
+            )
+
+        snapshot, _ = pick("seed-snapshot")
+
+        raw_run, run_source = pick("run-id")
+        try:
+            if run_id is not None:
+                resolved_run = run_id
+            elif raw_run is not None:
+                resolved_run = normalize_run_id(raw_run)
+            else:
+                resolved_run = ci_run_id(env) or random_run_id()
+        except ValueError as exc:
+            raise TigrisConfigError(f"{run_source}: {exc}") from None
+
+        raw_prefix, prefix_source = pick("prefix")
+        prefix = make_prefix(seed, raw_prefix)
+        try:
+            fork_name(prefix, resolved_run, "gw0", 0)
+        except ValueError:
+            raise TigrisConfigError(
+                f"{prefix_source}={raw_prefix!r} cannot start a bucket name: use a-z, 0-9 and '-'"
+            ) from None
+
+        emulator = backend == "emulator"
+        return cls(
+            seed=seed,
+            seed_given=seed_given,
+            seed_snapshot=snapshot.strip() if snapshot else None,
+            seed_dir=seed_dir,
+            endpoint_url=None if emulator else endpoint,
+            backend=backend,
+            keep=keep,
+            prefix=prefix,
+            run_id=resolved_run,
+            region=aws.get("AWS_DEFAULT_REGION") or aws.get("AWS_REGION") or "auto",
+            profile=None if emulator else profile,
+            access_key_id=EMULATOR_KEY if emulator else access_key,
+            secret_access_key=EMULATOR_KEY if emulator else secret_key,
+            session_token=None if emulator else aws.get("AWS_SESSION_TOKEN"),
+        )

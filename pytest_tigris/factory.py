@@ -1,0 +1,354 @@
+"""``TigrisForkFactory``: per-process fork state behind the fixtures, and the ``Fork`` handle.
+
+The fixtures are two or three lines over this. Nothing here imports pytest: pytest's hooks
+reach the factory as plain callables (:class:`FactoryHooks`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+from urllib.parse import quote
+
+from .client import ClientFactory
+from .config import TigrisConfig
+from .coordination import RunContext
+from .exceptions import TigrisForkError
+from .janitor import ForkJanitor, ForkNameTakenError
+from .naming import fork_name
+
+__all__ = ["Changes", "FactoryHooks", "Fork", "TigrisForkFactory"]
+
+_NAME_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a fork changed compared with the snapshot it was made from (sorted key lists)."""
+
+    added: list[str]
+    modified: list[str]
+    deleted: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.modified or self.deleted)
+
+
+@dataclass(eq=False)
+class Fork:
+    """A live fork: its name, where it came from, and a boto3 client of its own."""
+
+    name: str
+    source: str
+    snapshot: str | None
+    endpoint_url: str | None
+    _clients: ClientFactory = field(repr=False)
+    kind: str = "fork"
+    created_in: float = 0.0
+
+    @cached_property
+    def client(self) -> Any:
+        """A boto3 S3 client for the fork's endpoint (built on first use)."""
+        return self._clients.client()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment variables that point other tools (aws cli, subprocesses) at this fork."""
+        config = self._clients.config
+        values = {
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url or "",
+            "AWS_ENDPOINT_URL": self.endpoint_url or "",
+            "AWS_ACCESS_KEY_ID": config.access_key_id or "",
+            "AWS_SECRET_ACCESS_KEY": config.secret_access_key or "",
+            "AWS_DEFAULT_REGION": config.region,
+            "TIGRIS_BUCKET": self.name,
+            "BUCKET_NAME": self.name,
+        }
+        if config.session_token:
+            values["AWS_SESSION_TOKEN"] = config.session_token
+        return {k: v for k, v in values.items() if v}
+
+    def url(self, key: str) -> str:
+        """The path-style HTTP URL of ``key`` in this fork."""
+        base = (self.endpoint_url or "https://t3.storage.dev").rstrip("/")
+        return f"{base}/{self.name}/{quote(key, safe='/~')}"
+
+    def changes(self) -> Changes:
+        """Keys added, modified (ETag or size differ) and deleted vs the fork's source snapshot."""
+        now = _listing(self.client, self.name)
+        pinned = self._clients.client()
+        if self.snapshot:
+            version = self.snapshot
+
+            def at_snapshot(request: Any, **kwargs: Any) -> None:
+                request.headers["X-Tigris-Snapshot-Version"] = version
+
+            pinned.meta.events.register("before-sign.s3.ListObjectsV2", at_snapshot)
+        before = _listing(pinned, self.source)
+        return Changes(
+            added=sorted(set(now) - set(before)),
+            modified=sorted(k for k in set(now) & set(before) if now[k] != before[k]),
+            deleted=sorted(set(before) - set(now)),
+        )
+
+
+def _listing(client: Any, bucket: str) -> dict[str, tuple[str, int]]:
+    out: dict[str, tuple[str, int]] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            out[entry["Key"]] = (entry["ETag"], entry["Size"])
+    return out
+
+
+@dataclass
+class FactoryHooks:
+    """pytest's hooks, as plain callables (defaults do nothing)."""
+
+    fork_name: Callable[[str, str], str | None] = lambda kind, worker: None
+    populate_seed: Callable[[Any, str], None] = lambda client, bucket: None
+    fork_created: Callable[[Fork], None] = lambda fork: None
+    fork_deleted: Callable[[Fork], None] = lambda fork: None
+
+
+class TigrisForkFactory:
+    """Makes forks for one pytest process and remembers them until they are deleted or kept.
+
+    The backend (the emulator process, the seed check, the run's pinned snapshot) is set up
+    on first use, once per run across xdist workers.
+    """
+
+    def __init__(
+        self,
+        config: TigrisConfig,
+        run: RunContext,
+        hooks: FactoryHooks | None = None,
+    ) -> None:
+        self.config = config
+        self.run = run
+        self.hooks = hooks or FactoryHooks()
+        self._lock = threading.RLock()
+        self._counter = itertools.count()
+        self._started = False
+        self._clients: ClientFactory | None = None
+        self._janitor: ForkJanitor | None = None
+        self._snapshots: dict[str, str] = {}
+        self.live: dict[str, Fork] = {}
+        self.kept: list[Fork] = []
+        self.created = 0
+        self.deleted_names: list[str] = []
+        self.fork_times: list[float] = []
+        self.errors: list[str] = []
+
+    @classmethod
+    def from_config(
+        cls, config: TigrisConfig, run: RunContext, hooks: FactoryHooks | None = None
+    ) -> TigrisForkFactory:
+        """The factory for this process (like ``TempPathFactory.from_config``)."""
+        return cls(config, run, hooks)
+
+    # -- backend --------------------------------------------------------------------------
+    @property
+    def janitor(self) -> ForkJanitor:
+        self.start()
+        assert self._janitor is not None
+        return self._janitor
+
+    @property
+    def clients(self) -> ClientFactory:
+        self.start()
+        assert self._clients is not None
+        return self._clients
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.clients.endpoint_url
+
+    def start(self) -> None:
+        """Set up the backend once: emulator and seed (emulator backend) or seed check."""
+        with self._lock:
+            if self._started:
+                return
+            endpoint: str | None = self.config.endpoint_url
+            if self.config.is_emulator:
+                endpoint = self._start_emulator()
+                self.config = replace(self.config, endpoint_url=endpoint)
+            self._clients = ClientFactory(self.config, endpoint)
+            self._janitor = ForkJanitor(
+                self._clients.client,
+                endpoint,
+                protected={self.config.seed},
+                remote=not self.config.is_emulator,
+            )
+            self._started = True
+            if not self.config.is_emulator:
+                self._janitor.check_seed(self.config.seed)
+
+    def _start_emulator(self) -> str:
+        from .emulator import EmulatorProcess
+
+        with self.run.registry() as registry:
+            emulator = registry.get("emulator")
+            if emulator and _alive(int(emulator["pid"])):
+                return str(emulator["endpoint"])
+            process = EmulatorProcess(
+                seed=self.config.seed,
+                seed_dir=self.config.seed_dir,
+                parent_pid=self.run.controller_pid,
+                log_path=self.run.shared_dir / "emulator.log",
+            ).start()
+            assert process.process is not None
+            endpoint = process.endpoint_url
+            self._emulator = process
+            clients = ClientFactory(self.config, endpoint)
+            self.hooks.populate_seed(clients.client(), self.config.seed)
+            registry["emulator"] = {"endpoint": endpoint, "pid": process.process.pid}
+            return endpoint
+
+    def pinned_snapshot(self, seed: str) -> str | None:
+        """The snapshot every fork of ``seed`` in this run is made from (taken once per run)."""
+        with self._lock:
+            if seed in self._snapshots:
+                return self._snapshots[seed]
+        janitor = self.janitor
+        with self.run.registry() as registry:
+            pinned: dict[str, str] = registry.setdefault("snapshots", {})
+            if seed not in pinned:
+                if seed == self.config.seed and self.config.seed_snapshot:
+                    pinned[seed] = janitor.resolve_snapshot(seed, self.config.seed_snapshot)
+                else:
+                    janitor.check_seed(seed)
+                    pinned[seed] = janitor.snapshot(seed, f"pytest-tigris-{self.run.run_id}")
+            version = pinned[seed]
+        with self._lock:
+            self._snapshots[seed] = version
+        return version
+
+    # -- forks ----------------------------------------------------------------------------
+    def fork(self, source: str | None = None, *, snapshot: str | None = None) -> Fork:
+        """A new fork of ``source`` (default: the seed, at the run's pinned snapshot).
+
+        Forks made here are deleted at the end of the session. ``source`` may be another
+        fork; ``snapshot`` a version of ``source``.
+        """
+        return self.create(source, snapshot=snapshot, kind="factory")
+
+    def create(self, source: str | None = None, *, snapshot: str | None = None, kind: str) -> Fork:
+        source = source or self.config.seed
+        if snapshot is None and (source == self.config.seed or not self._is_live_fork(source)):
+            snapshot = self.pinned_snapshot(source)
+        elif snapshot is not None and source == self.config.seed and not snapshot.isdigit():
+            snapshot = self.janitor.resolve_snapshot(source, snapshot)
+        janitor = self.janitor
+        last_error: Exception | None = None
+        for _ in range(_NAME_RETRIES):
+            name = self._new_name(kind)
+            self.run.log_fork(name)
+            started = time.perf_counter()
+            try:
+                janitor.fork(name, source, snapshot)
+            except ForkNameTakenError as exc:
+                last_error = exc
+                if self.hooks.fork_name(kind, self.run.worker):
+                    break  # a hook's name will not change on retry
+                continue
+            elapsed = time.perf_counter() - started
+            fork = Fork(
+                name=name,
+                source=source,
+                snapshot=snapshot,
+                endpoint_url=self.endpoint_url,
+                _clients=self.clients,
+                kind=kind,
+                created_in=elapsed,
+            )
+            with self._lock:
+                self.live[name] = fork
+                self.created += 1
+                self.fork_times.append(elapsed)
+            self.hooks.fork_created(fork)
+            return fork
+        raise TigrisForkError(
+            f"could not find a free fork name ({last_error}): bucket names are global on "
+            "Tigris; pass another --tigris-prefix or --tigris-run-id"
+        )
+
+    def _is_live_fork(self, name: str) -> bool:
+        return name in self.live
+
+    def _new_name(self, kind: str) -> str:
+        custom = self.hooks.fork_name(kind, self.run.worker)
+        if custom:
+            return custom
+        return fork_name(self.config.prefix, self.run.run_id, self.run.worker, next(self._counter))
+
+    def delete(self, fork: Fork) -> bool:
+        """Force-delete ``fork`` (False if it was already gone)."""
+        deleted = self.janitor.delete(fork.name)
+        with self._lock:
+            self.live.pop(fork.name, None)
+            if deleted:
+                self.deleted_names.append(fork.name)
+        if deleted:
+            self.hooks.fork_deleted(fork)
+        return deleted
+
+    def keep(self, fork: Fork) -> None:
+        """Leave ``fork`` alive after the run, and list it in the summary."""
+        with self._lock:
+            self.live.pop(fork.name, None)
+            self.kept.append(fork)
+        # The end-of-run sweep must not take it either.
+        self.run.log_kept(fork.name)
+
+    def release(self, fork: Fork, *, failed: bool) -> None:
+        """End of a fork's fixture: keep it (per ``--tigris-keep``) or delete it."""
+        keep = self.config.keep
+        if keep == "always" or (keep == "failed" and failed):
+            self.keep(fork)
+        else:
+            self.delete(fork)
+
+    def close(self, *, failed: bool = False) -> list[str]:
+        """Delete (or keep) every fork still alive, children first; returns warnings."""
+        problems: list[str] = []
+        for fork in reversed(list(self.live.values())):
+            try:
+                self.release(fork, failed=failed)
+            except Exception as exc:
+                problems.append(f"could not delete fork {fork.name}: {exc}")
+        return problems
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "worker": self.run.worker,
+            "created": self.created,
+            "deleted": len(self.deleted_names),
+            "deleted_names": self.deleted_names,
+            "kept": [{"name": f.name, "endpoint": f.endpoint_url or ""} for f in self.kept],
+            "fork_times": self.fork_times,
+            "errors": self.errors,
+        }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def summarize_times(times: list[float]) -> tuple[float, float]:
+    """Median and max of fork times, in seconds."""
+    if not times:
+        return 0.0, 0.0
+    return statistics.median(times), max(times)

@@ -1,0 +1,277 @@
+"""``ForkJanitor``: fork, snapshot, verify and force-delete, idempotently and safely.
+
+The fixtures, the end-of-run sweep and the CLI all go through it. It talks to the endpoint
+with a dedicated admin client behind a lock (tigris-boto3-ext injects its headers per client,
+which is not safe across concurrent calls), never with a client handed to tests. It refuses to
+delete anything that is not a fork this project made.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .exceptions import (
+    TigrisEndpointError,
+    TigrisForkError,
+    TigrisSeedError,
+    TigrisUnsafeDeleteError,
+)
+from .naming import parse_fork_name
+
+__all__ = ["ForkJanitor", "ForkNameTakenError", "describe_client_error"]
+
+
+class ForkNameTakenError(TigrisForkError):
+    """The fork's name is already a bucket (names are global on Tigris)."""
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: Exception) -> int:
+    response = getattr(exc, "response", None) or {}
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def describe_client_error(exc: Exception, endpoint_url: str | None) -> TigrisEndpointError | None:
+    """A one-line, actionable error for the failures every user hits, or None."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+
+    where = endpoint_url or "the default endpoint"
+    if isinstance(exc, EndpointConnectionError):
+        return TigrisEndpointError(
+            f"Connection refused by {where}: check --tigris-endpoint / AWS_ENDPOINT_URL_S3 "
+            "and that the server is running"
+        )
+    if isinstance(exc, ReadTimeoutError):
+        return TigrisEndpointError(f"{where} did not answer in time: check the endpoint URL")
+    if isinstance(exc, NoCredentialsError):
+        return TigrisEndpointError(
+            f"No credentials for {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or AWS_PROFILE, or put them in .env.local)"
+        )
+    if isinstance(exc, ClientError):
+        code = _code(exc)
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+            return TigrisEndpointError(
+                f"Access Denied by {where} ({code}): check AWS_ACCESS_KEY_ID / "
+                "AWS_SECRET_ACCESS_KEY (Tigris keys look like tid_... / tsec_...)"
+            )
+    return None
+
+
+class ForkJanitor:
+    """Creates and deletes forks on one endpoint; safe to call ``delete`` twice."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Any],
+        endpoint_url: str | None,
+        *,
+        protected: Iterable[str] = (),
+        remote: bool = True,
+    ) -> None:
+        self._client_factory = client_factory
+        self._client: Any = None
+        self.endpoint_url = endpoint_url
+        self.protected = set(protected)
+        self.remote = remote
+        self.created: set[str] = set()
+        self._lock = threading.RLock()
+
+    @property
+    def admin(self) -> Any:
+        """The admin client (built on first use)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._client_factory()
+            return self._client
+
+    def _fail(self, exc: Exception) -> Exception:
+        return describe_client_error(exc, self.endpoint_url) or exc
+
+    # -- the seed -------------------------------------------------------------------------
+    def check_seed(self, seed: str) -> None:
+        """Raise a clear error unless ``seed`` exists, is reachable and is snapshot-enabled."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            with self._lock:
+                response = self.admin.head_bucket(Bucket=seed)
+        except ClientError as exc:
+            if _status(exc) == 404 or _code(exc) in ("404", "NoSuchBucket"):
+                raise TigrisSeedError(
+                    f"seed bucket {seed!r} does not exist at {self.endpoint_url}: create it "
+                    "(snapshot-enabled) or fix --tigris-seed"
+                ) from None
+            raise self._fail(exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(exc) from None
+        headers = response["ResponseMetadata"]["HTTPHeaders"]
+        flag = headers.get("x-tigris-enable-snapshot")
+        if flag is None:
+            raise TigrisEndpointError(
+                f"{self.endpoint_url} does not speak Tigris (HeadBucket has no "
+                "X-Tigris-Enable-Snapshot header): it cannot fork buckets; point "
+                "--tigris-endpoint at Tigris (https://t3.storage.dev) or use the emulator"
+            )
+        if flag.lower() != "true":
+            raise TigrisSeedError(
+                f"seed bucket {seed!r} is not snapshot-enabled, so it cannot be forked: "
+                "enable snapshots on it (Tigris dashboard, or tigris_boto3_ext.update_bucket"
+                f"(client, {seed!r}, snapshot_enabled=True))"
+            )
+
+    def snapshot(self, bucket: str, name: str | None = None) -> str:
+        """Take a snapshot of ``bucket``; returns its version."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        from tigris_boto3_ext import create_snapshot, get_snapshot_version
+
+        try:
+            with self._lock:
+                response = create_snapshot(self.admin, bucket, snapshot_name=name)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc) from None
+        version = get_snapshot_version(response)
+        if not version:
+            raise TigrisEndpointError(
+                f"{self.endpoint_url} answered a snapshot request without "
+                "X-Tigris-Snapshot-Version: it does not support Tigris snapshots"
+            )
+        return str(version)
+
+    def resolve_snapshot(self, bucket: str, wanted: str) -> str:
+        """The version of the snapshot of ``bucket`` named or numbered ``wanted``."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        from tigris_boto3_ext import list_snapshots
+
+        try:
+            with self._lock:
+                listed = list_snapshots(self.admin, bucket).get("Buckets", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc) from None
+        for entry in listed:
+            version, _, rest = str(entry["Name"]).partition(";")
+            label = rest.strip()[len("name=") :] if rest.strip().startswith("name=") else None
+            if wanted in (version.strip(), label):
+                return version.strip()
+        raise TigrisSeedError(
+            f"--tigris-seed-snapshot {wanted!r}: bucket {bucket!r} has no snapshot with that "
+            "version or name (list them with tigris_boto3_ext.list_snapshots)"
+        )
+
+    # -- forks ----------------------------------------------------------------------------
+    def fork(self, name: str, source: str, snapshot: str | None = None) -> None:
+        """Create ``name`` as a fork of ``source`` and check it really is one."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        from tigris_boto3_ext import create_fork
+
+        try:
+            with self._lock:
+                create_fork(self.admin, name, source, snapshot_version=snapshot)
+                self.created.add(name)
+        except ClientError as exc:
+            code = _code(exc)
+            if code in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+                if self._is_our_fork_of(name, source):
+                    # A retried CreateBucket whose first attempt went through: it is ours.
+                    self.created.add(name)
+                    return
+                raise ForkNameTakenError(
+                    f"bucket {name!r} already exists (bucket names are global)"
+                ) from None
+            if code in ("NoSuchBucket", "404"):
+                raise TigrisSeedError(
+                    f"cannot fork {source!r}: it does not exist at {self.endpoint_url}"
+                ) from None
+            raise self._fail(exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(exc) from None
+        self.verify(name, source)
+
+    def _is_our_fork_of(self, name: str, source: str) -> bool:
+        info = self._fork_source(name)
+        return info == source and parse_fork_name(name) is not None
+
+    def _fork_source(self, name: str) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            with self._lock:
+                response = self.admin.head_bucket(Bucket=name)
+        except (ClientError, BotoCoreError):
+            return None
+        source = response["ResponseMetadata"]["HTTPHeaders"].get("x-tigris-fork-source-bucket")
+        return str(source) if source else None
+
+    def verify(self, name: str, source: str) -> None:
+        """Fail loudly, never hand tests an empty bucket, when the server ignored the fork."""
+        if self._fork_source(name) == source:
+            return
+        # We just created it, so it is ours to remove: it is an ordinary empty bucket.
+        from contextlib import suppress
+
+        with suppress(Exception), self._lock:
+            self.admin.delete_bucket(Bucket=name)
+        self.created.discard(name)
+        raise TigrisForkError(
+            f"{self.endpoint_url} created {name!r} as a plain bucket, not a fork of {source!r}: "
+            "the endpoint does not support Tigris forks (X-Tigris-Fork-Source-Bucket); point "
+            "--tigris-endpoint at Tigris or use the emulator"
+        )
+
+    def list_forks(self, source: str) -> list[str]:
+        """Names of the live forks of ``source``."""
+        from tigris_boto3_ext import list_forks
+
+        names: list[str] = []
+        token = None
+        while True:
+            with self._lock:
+                page = list_forks(self.admin, source, continuation_token=token)
+            names += [entry["name"] for entry in page["buckets"]]
+            token = page.get("continuation_token")
+            if not token:
+                return names
+
+    def check_deletable(self, name: str) -> None:
+        """Raise :class:`TigrisUnsafeDeleteError` unless ``name`` is a fork this project made."""
+        if name in self.protected:
+            raise TigrisUnsafeDeleteError(f"refusing to delete {name!r}: it is protected")
+        if name not in self.created and parse_fork_name(name) is None:
+            raise TigrisUnsafeDeleteError(
+                f"refusing to delete {name!r}: not a pytest-tigris fork name"
+            )
+
+    def delete(self, name: str) -> bool:
+        """Force-delete the fork ``name``; False if it was already gone. Safe to repeat."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        from tigris_boto3_ext import force_delete_bucket
+
+        self.check_deletable(name)
+        if self.remote and name not in self.created:
+            source = self._fork_source(name)
+            if source is None:
+                # Gone already, or not a fork: either way not ours to delete.
+                return False
+        try:
+            with self._lock:
+                force_delete_bucket(self.admin, name)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchBucket", "404") or _status(exc) == 404:
+                self.created.discard(name)
+                return False
+            raise self._fail(exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(exc) from None
+        self.created.discard(name)
+        return True
