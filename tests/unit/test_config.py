@@ -1,0 +1,150 @@
+"""``TigrisConfig.load``: precedence, backend choice, validation, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_tigris.config import DEFAULT_EMULATOR_SEED, OPTIONS, TigrisConfig, read_dotenv
+from pytest_tigris.exceptions import TigrisConfigError
+
+
+def load(
+    tmp_path: Path,
+    options: dict[str, Any] | None = None,
+    ini: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> TigrisConfig:
+    return TigrisConfig.load(
+        options=options or {},
+        ini=ini or {},
+        environ=environ or {},
+        rootdir=tmp_path,
+        cwd=tmp_path,
+        **kwargs,
+    )
+
+
+def test_defaults_run_on_the_emulator_with_a_default_seed(tmp_path: Path) -> None:
+    config = load(tmp_path)
+    assert config.backend == "emulator"
+    assert config.seed == DEFAULT_EMULATOR_SEED and not config.seed_given
+    assert config.keep == "never"
+    assert config.endpoint_url is None
+    assert 1 <= len(config.run_id) <= 10
+
+
+def test_cli_beats_ini_beats_env(tmp_path: Path) -> None:
+    env = {"PYTEST_TIGRIS_SEED": "env-seed", "PYTEST_TIGRIS_KEEP": "always"}
+    assert load(tmp_path, environ=env).seed == "env-seed"
+    assert load(tmp_path, ini={"seed": "ini-seed"}, environ=env).seed == "ini-seed"
+    both = load(tmp_path, {"seed": "cli-seed"}, {"seed": "ini-seed"}, env)
+    assert both.seed == "cli-seed" and both.seed_given
+    assert both.keep == "always"
+
+
+def test_auto_picks_remote_with_endpoint_and_credentials(tmp_path: Path) -> None:
+    env = {
+        "AWS_ENDPOINT_URL_S3": "https://t3.storage.dev",
+        "AWS_ENDPOINT_URL": "https://ignored.example",
+        "AWS_ACCESS_KEY_ID": "tid_x",
+        "AWS_SECRET_ACCESS_KEY": "tsec_y",
+    }
+    config = load(tmp_path, {"seed": "myproject-bucket-main"}, environ=env)
+    assert config.backend == "remote"
+    assert config.endpoint_url == "https://t3.storage.dev"
+    # An ambient endpoint without credentials stays on the emulator.
+    no_keys = {"AWS_ENDPOINT_URL_S3": "https://t3.storage.dev"}
+    assert load(tmp_path, environ=no_keys).backend == "emulator"
+    # An explicit --tigris-endpoint means remote.
+    explicit = load(tmp_path, {"endpoint": "http://127.0.0.1:9"})
+    assert explicit.backend == "remote"
+
+
+def test_dotenv_fills_gaps_but_never_overrides_the_environment(tmp_path: Path) -> None:
+    (tmp_path / ".env.local").write_text(
+        "# Tigris\n"
+        "export AWS_ENDPOINT_URL_S3=https://t3.storage.dev\n"
+        "AWS_ACCESS_KEY_ID='tid_from_file'\n"
+        'AWS_SECRET_ACCESS_KEY="tsec_from_file" # comment\n'
+    )
+    config = load(tmp_path, {"seed": "s-e-e-d"}, environ={"AWS_ACCESS_KEY_ID": "tid_real"})
+    assert config.backend == "remote"
+    assert config.access_key_id == "tid_real"
+    assert config.secret_access_key == "tsec_from_file"
+    assert read_dotenv(tmp_path / "missing") == {}
+
+
+def test_secrets_never_appear_in_repr_or_header(tmp_path: Path) -> None:
+    env = {
+        "AWS_ENDPOINT_URL_S3": "https://t3.storage.dev",
+        "AWS_ACCESS_KEY_ID": "tid_x",
+        "AWS_SECRET_ACCESS_KEY": "tsec_very_secret",
+        "AWS_SESSION_TOKEN": "token_very_secret",
+    }
+    config = load(tmp_path, {"seed": "myproject-bucket-main"}, environ=env)
+    for text in (repr(config), str(config), config.describe()):
+        assert "very_secret" not in text
+    assert "t3.storage.dev" in config.describe()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"keep": "sometimes"}, "--tigris-keep='sometimes' is not valid"),
+        ({"backend": "cloud"}, "--tigris-backend='cloud' is not valid"),
+        ({"seed": "Bad_Name"}, "--tigris-seed='Bad_Name' is not a valid bucket name"),
+        ({"endpoint": "t3.storage.dev"}, "is not a URL"),
+        ({"seed-dir": "does/not/exist"}, "does not exist"),
+        ({"backend": "remote"}, "needs an endpoint"),
+        ({"prefix": "Bad_Prefix!"}, "--tigris-prefix"),
+    ],
+)
+def test_bad_values_are_one_line_errors_naming_the_option(
+    tmp_path: Path, options: dict[str, str], message: str
+) -> None:
+    with pytest.raises(TigrisConfigError) as exc:
+        load(tmp_path, options)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_env_errors_name_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(TigrisConfigError, match="PYTEST_TIGRIS_KEEP='maybe'"):
+        load(tmp_path, environ={"PYTEST_TIGRIS_KEEP": "maybe"})
+
+
+def test_seed_dir_must_be_a_folder_and_emulator_only(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(TigrisConfigError, match="is not a folder"):
+        load(tmp_path, {"seed-dir": "file.txt"})
+    (tmp_path / "seed").mkdir()
+    with pytest.raises(TigrisConfigError, match="only works with the emulator"):
+        load(tmp_path, {"seed-dir": "seed", "endpoint": "https://t3.storage.dev"})
+    config = load(tmp_path, {"seed-dir": "seed"})
+    assert config.seed_dir == (tmp_path / "seed").resolve()
+
+
+def test_ini_seed_dir_is_relative_to_the_ini_file(tmp_path: Path) -> None:
+    inidir = tmp_path / "project"
+    (inidir / "seed").mkdir(parents=True)
+    config = load(tmp_path, ini={"seed-dir": "seed"}, inidir=inidir)
+    assert config.seed_dir == (inidir / "seed").resolve()
+
+
+def test_run_id_from_controller_wins(tmp_path: Path) -> None:
+    config = load(tmp_path, {"run-id": "mine"}, run_id="ctrl42")
+    assert config.run_id == "ctrl42"
+    assert load(tmp_path, {"run-id": "Mine"}).run_id == "mine"
+    assert load(tmp_path, environ={"CI_JOB_ID": "77"}).run_id == "77"
+
+
+def test_every_option_has_cli_ini_and_env_twins() -> None:
+    for option in OPTIONS:
+        assert option.flag == f"--tigris-{option.name}"
+        assert option.ini == "tigris_" + option.name.replace("-", "_")
+        assert option.env == "PYTEST_TIGRIS_" + option.name.replace("-", "_").upper()
+        assert option.help[0].isupper() and not option.help.endswith(".")
