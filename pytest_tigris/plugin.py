@@ -265,9 +265,10 @@ class ControllerPlugin:
                 "note: the embedded emulator stops with this run, and kept forks with it; to "
                 "inspect them, run `pytest-tigris emulator` and pass --tigris-endpoint"
             )
+        endpoint = f" --endpoint-url {config.endpoint_url}" if config.endpoint_url else ""
         for name in self.left:
             tr.write_line(
-                f"fork {name} could not be deleted: remove it with `pytest-tigris sweep`",
+                f"fork {name} could not be deleted: aws s3 rb --force s3://{name}{endpoint}",
                 yellow=True,
             )
 
