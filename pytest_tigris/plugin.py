@@ -101,6 +101,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_KEY] = run
     if run.is_controller:
         config.pluginmanager.register(ControllerPlugin(config, run), "tigris-controller")
+    _stop_on_sigterm()
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (CI cancelling a job, ``kill``) stop pytest like Ctrl-C does.
+
+    pytest then tears fixtures down and runs the end-of-run sweep; by default SIGTERM would
+    end the process on the spot and leak every live fork. A handler someone else installed is
+    left alone.
+    """
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it for real
+        raise KeyboardInterrupt("SIGTERM")
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def factory_for(config: pytest.Config) -> TigrisForkFactory:
