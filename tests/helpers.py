@@ -27,7 +27,7 @@ def make_client(endpoint_url: str, **kwargs: Any) -> Any:
         "s3",
         endpoint_url=endpoint_url,
         region_name="auto",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
         **kwargs,
     )
 

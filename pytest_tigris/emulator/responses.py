@@ -70,8 +70,9 @@ class Faults:
             values[name] = float(raw)
         seed = values.pop("seed", None)
         faults = cls(**values, seed=None if seed is None else int(seed))
-        if not 0 <= faults.slowdown + faults.error <= 1:
-            raise ValueError("fault rates must be between 0 and 1 in total")
+        rates = (faults.slowdown, faults.error)
+        if not all(0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
+            raise ValueError("fault rates must be between 0 and 1, and at most 1 in total")
         return faults
 
     @property

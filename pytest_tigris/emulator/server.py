@@ -10,6 +10,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -79,10 +80,25 @@ class EmulatorServer:
             self.seeded_objects = backend.load_seed(self.seed, self.seed_dir)
         moto_app = create_backend_app("s3")
         app = TigrisMiddleware(moto_app, backend, keys=self.keys, faults=Faults.parse(self.faults))
-        self._server = make_server(
-            self.host, self.port, app, threaded=True, request_handler=_KeepAliveHandler()
-        )
-        self.port = self._server.server_port
+        moto_app.request_class = _raw_body_request(moto_app.request_class)
+        # Bind here, so a busy port is an OSError (werkzeug would print and sys.exit).
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self.port))
+            listener.listen(128)
+            self.port = listener.getsockname()[1]
+            self._server = make_server(
+                self.host,
+                self.port,
+                app,
+                threaded=True,
+                request_handler=_KeepAliveHandler(),
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -111,6 +127,22 @@ class EmulatorServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _raw_body_request(base: type) -> type:
+    class RawBodyRequest(base):  # type: ignore[misc, valid-type]
+        """Gives moto the raw request body whatever the Content-Type.
+
+        moto reads ``request.body`` when a request has one; otherwise werkzeug's
+        ``request.data``, which is empty for a form content type, so a PUT sent as
+        ``application/x-www-form-urlencoded`` (urllib's default) would store no bytes.
+        """
+
+        @property
+        def body(self) -> bytes:
+            return bytes(self.get_data(cache=True))
+
+    return RawBodyRequest
 
 
 def _KeepAliveHandler() -> type:
