@@ -70,7 +70,40 @@ def _build_parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--parent-pid", type=int, metavar="PID", help="exit when the process PID is gone"
     )
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="delete forks leaked by pytest runs that died",
+        description=(
+            "Delete pytest-tigris forks whose run is over: not held by a live pytest run on "
+            "this machine and older than --older-than. Only buckets named like a "
+            "pytest-tigris fork that the endpoint reports as forks are deleted."
+        ),
+    )
+    _endpoint_option(sweep)
+    sweep.add_argument(
+        "--older-than",
+        default="2h",
+        metavar="AGE",
+        help="only forks at least this old, e.g. 30m, 2h, 0s (default: %(default)s)",
+    )
+    sweep.add_argument("--prefix", help="only forks whose name starts with this prefix")
+    sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+
+    snapshot = commands.add_parser("snapshot", help="take a snapshot of a bucket")
+    _endpoint_option(snapshot)
+    snapshot.add_argument("bucket", help="a snapshot-enabled bucket")
+    snapshot.add_argument("--name", help="a name for the snapshot")
     return parser
+
+
+def _endpoint_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="S3 endpoint (default: $PYTEST_TIGRIS_ENDPOINT, $AWS_ENDPOINT_URL_S3, "
+        "$AWS_ENDPOINT_URL); credentials come from the AWS variables or .env.local",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "emulator":
         return _emulator(parser, args)
+    if args.command in ("sweep", "snapshot"):
+        return _remote_command(parser, args)
     parser.error(f"unknown command {args.command!r}")
     return 2  # pragma: no cover
 
@@ -126,3 +161,54 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _remote_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .config import TigrisConfig
+    from .exceptions import TigrisConfigError, TigrisError
+
+    older_than = None
+    if args.command == "sweep":
+        from .sweep import parse_duration
+
+        try:
+            older_than = parse_duration(args.older_than)
+        except ValueError as exc:
+            parser.error(f"--older-than: {exc}")
+    try:
+        config = TigrisConfig.load(options={"endpoint": args.endpoint, "backend": "remote"}, ini={})
+    except TigrisConfigError as exc:
+        message = str(exc).replace("--tigris-backend=remote", "this command")
+        parser.error(message.replace("--tigris-endpoint", "--endpoint"))
+        return 2  # pragma: no cover
+    from .client import ClientFactory, check_reachable
+    from .janitor import ForkJanitor, describe_client_error
+
+    clients = ClientFactory(config, config.endpoint_url)
+    janitor = ForkJanitor(clients.client, config.endpoint_url)
+    try:
+        check_reachable(config.endpoint_url)
+        if args.command == "snapshot":
+            print(janitor.snapshot(args.bucket, args.name))
+            return 0
+        from .sweep import sweep
+
+        assert older_than is not None
+        result = sweep(janitor, older_than=older_than, dry_run=args.dry_run, prefix=args.prefix)
+    except TigrisError as exc:
+        print(f"pytest-tigris {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        error = describe_client_error(exc, config.endpoint_url)
+        print(f"pytest-tigris {args.command}: {error or exc}", file=sys.stderr)
+        return 1
+    verb = "would delete" if args.dry_run else "deleted"
+    for name in result.deleted:
+        print(f"{verb} {name}")
+    for name in result.live:
+        print(f"kept {name}: its run is still going on this machine")
+    if result.young:
+        print(f"kept {len(result.young)} fork(s) younger than {args.older_than}")
+    for name, why in result.failed:
+        print(f"could not delete {name}: {why}", file=sys.stderr)
+    return 1 if result.failed else 0

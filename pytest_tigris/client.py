@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 from .config import TigrisConfig
 
-__all__ = ["ClientFactory", "is_loopback"]
+__all__ = ["ClientFactory", "check_reachable", "is_loopback"]
 
-_RETRIES = {"mode": "standard", "max_attempts": 6}
+_RETRIES = {"mode": "standard", "max_attempts": 4}
 
 
 def is_loopback(endpoint_url: str | None) -> bool:
@@ -22,6 +22,35 @@ def is_loopback(endpoint_url: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_reachable(endpoint_url: str | None, timeout: float = 5.0) -> None:
+    """Fail at once, with the fix, when nothing listens at the endpoint.
+
+    botocore retries a refused connection with growing back-off, which turns a typo in the
+    endpoint into half a minute of silence.
+    """
+    import socket
+
+    from .exceptions import TigrisEndpointError
+
+    if not endpoint_url:
+        return
+    parts = urlsplit(endpoint_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            pass
+    except ConnectionRefusedError:
+        raise TigrisEndpointError(
+            f"Connection refused by {endpoint_url}: check --tigris-endpoint / "
+            "AWS_ENDPOINT_URL_S3 and that the server is running"
+        ) from None
+    except OSError as exc:
+        raise TigrisEndpointError(
+            f"cannot reach {endpoint_url} ({exc.strerror or exc}): check --tigris-endpoint / "
+            "AWS_ENDPOINT_URL_S3 and your network"
+        ) from None
 
 
 class ClientFactory:

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from .client import ClientFactory
+from .client import ClientFactory, check_reachable
 from .config import TigrisConfig
 from .coordination import RunContext
 from .exceptions import TigrisForkError
@@ -188,6 +188,7 @@ class TigrisForkFactory:
             )
             self._started = True
             if not self.config.is_emulator:
+                check_reachable(endpoint)
                 self._janitor.check_seed(self.config.seed)
 
     def _start_emulator(self) -> str:

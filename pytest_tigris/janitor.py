@@ -199,10 +199,11 @@ class ForkJanitor:
         self.verify(name, source)
 
     def _is_our_fork_of(self, name: str, source: str) -> bool:
-        info = self._fork_source(name)
+        info = self.fork_source(name)
         return info == source and parse_fork_name(name) is not None
 
-    def _fork_source(self, name: str) -> str | None:
+    def fork_source(self, name: str) -> str | None:
+        """The bucket ``name`` was forked from, or None (not a fork, or gone)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -215,7 +216,7 @@ class ForkJanitor:
 
     def verify(self, name: str, source: str) -> None:
         """Fail loudly, never hand tests an empty bucket, when the server ignored the fork."""
-        if self._fork_source(name) == source:
+        if self.fork_source(name) == source:
             return
         # We just created it, so it is ours to remove: it is an ordinary empty bucket.
         from contextlib import suppress
@@ -259,7 +260,7 @@ class ForkJanitor:
 
         self.check_deletable(name)
         if self.remote and name not in self.created:
-            source = self._fork_source(name)
+            source = self.fork_source(name)
             if source is None:
                 # Gone already, or not a fork: either way not ours to delete.
                 return False

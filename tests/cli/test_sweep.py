@@ -1,0 +1,125 @@
+"""``pytest-tigris sweep`` and ``snapshot`` against a real emulator process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_tigris.cli import main
+from pytest_tigris.emulator import EmulatorProcess
+from tests.helpers import create_snapshot_bucket, fork, make_client
+
+SEED = "sweep-seed"
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    # Its own emulator: a sweep takes every dead fork on the endpoint.
+    with EmulatorProcess(seed=SEED) as emulator:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "PYTEST_TIGRIS_ENDPOINT"):
+            monkeypatch.delenv(name, raising=False)
+        yield emulator.endpoint_url
+
+
+def names(s3: Any) -> set[str]:
+    return {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+
+def test_sweep_deletes_forks_of_dead_runs_only(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = make_client(endpoint)
+    fork(s3, f"{SEED}-deadrun1-gw0-0", SEED)
+    fork(s3, f"{SEED}-deadrun1-gw0-1", f"{SEED}-deadrun1-gw0-0")  # a fork of a fork
+    fork(s3, f"{SEED}-deadrun2-m-0", SEED)
+    s3.create_bucket(Bucket=f"{SEED}-deadrun1-gw0-2")  # named like a fork, but is not one
+    fork(s3, "myproject-bucket-alice", SEED)  # a named environment, not a test fork
+    create_snapshot_bucket(s3, "other-seed")
+
+    assert main(["sweep", "--endpoint", endpoint, "--older-than", "0s", "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert "would delete sweep-seed-deadrun1-gw0-0" in dry
+    assert "gw0-2" not in dry and "alice" not in dry
+    assert f"{SEED}-deadrun2-m-0" in names(s3)
+
+    assert main(["sweep", "--endpoint", endpoint, "--older-than", "0s"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("deleted sweep-seed-deadrun1-gw0-1") < out.index(
+        "deleted sweep-seed-deadrun1-gw0-0"
+    )
+    assert names(s3) == {
+        SEED,
+        "other-seed",
+        f"{SEED}-deadrun1-gw0-2",
+        "myproject-bucket-alice",
+    }
+
+
+def test_sweep_leaves_live_and_young_runs_alone(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = make_client(endpoint)
+    fork(s3, f"{SEED}-liverun-gw1-0", SEED)
+    fork(s3, f"{SEED}-youngrun-m-0", SEED)
+    # A run in progress on this machine: its controller (this process) is alive.
+    lease = Path(tempfile.gettempdir()) / f"pytest-tigris-liverun-{os.getpid()}"
+    lease.mkdir()
+    try:
+        assert main(["sweep", "--endpoint", endpoint, "--older-than", "0s"]) == 0
+        out = capsys.readouterr().out
+        assert f"kept {SEED}-liverun-gw1-0: its run is still going" in out
+        assert f"{SEED}-liverun-gw1-0" in names(s3)
+        assert f"{SEED}-youngrun-m-0" not in names(s3)
+        fork(s3, f"{SEED}-youngrun-m-1", SEED)
+        assert main(["sweep", "--endpoint", endpoint]) == 0  # default: older than 2h
+        assert "younger than 2h" in capsys.readouterr().out
+        assert f"{SEED}-youngrun-m-1" in names(s3)
+    finally:
+        lease.rmdir()
+
+
+def test_sweep_errors(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--endpoint", endpoint, "--older-than", "soon"])
+    assert exc.value.code == 2
+    assert "--older-than" in capsys.readouterr().err
+    assert main(["sweep", "--endpoint", "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert "Connection refused by http://127.0.0.1:9" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_sweep_needs_an_endpoint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "PYTEST_TIGRIS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep"])
+    assert exc.value.code == 2
+    assert "--endpoint" in capsys.readouterr().err
+
+
+def test_snapshot_command_prints_the_version(endpoint: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_tigris", "snapshot", SEED, "--name", "nightly"],
+        env={**os.environ, "AWS_ENDPOINT_URL_S3": endpoint},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    version = result.stdout.strip()
+    assert len(version) == 19 and version.isdigit()
+    listed = make_client(endpoint).list_buckets()  # plain listing is unaffected
+    assert SEED in {b["Name"] for b in listed["Buckets"]}
