@@ -4,6 +4,34 @@ Importing this package is cheap: boto3, botocore and moto are imported only when
 client or the emulator is first needed.
 """
 
+from .config import TigrisConfig
+from .envs import get_bucket_name, get_s3_client
+from .exceptions import (
+    TigrisConfigError,
+    TigrisEndpointError,
+    TigrisError,
+    TigrisForkError,
+    TigrisSeedError,
+    TigrisUnsafeDeleteError,
+)
+from .factory import Changes, Fork, TigrisForkFactory
+from .janitor import ForkJanitor
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "Changes",
+    "Fork",
+    "ForkJanitor",
+    "TigrisConfig",
+    "TigrisConfigError",
+    "TigrisEndpointError",
+    "TigrisError",
+    "TigrisForkError",
+    "TigrisForkFactory",
+    "TigrisSeedError",
+    "TigrisUnsafeDeleteError",
+    "__version__",
+    "get_bucket_name",
+    "get_s3_client",
+]

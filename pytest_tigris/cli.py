@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -90,6 +91,32 @@ def _build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--prefix", help="only forks whose name starts with this prefix")
     sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted")
 
+    env = commands.add_parser(
+        "env",
+        help="named fork environments: PROJECT-bucket-NAME forked from the seed",
+        description=(
+            "Create, list, delete and switch named fork environments (forkstack naming: "
+            "PROJECT-bucket-NAME). The project comes from --project, $PYTEST_TIGRIS_PROJECT "
+            "or [tool.pytest-tigris] project in pyproject.toml; the seed likewise (seed)."
+        ),
+    )
+    env_commands = env.add_subparsers(dest="env_command", metavar="ACTION")
+    env_commands.required = True
+    create = env_commands.add_parser("create", help="fork the seed into PROJECT-bucket-NAME")
+    create.add_argument("name", help="environment name, e.g. alice or pr-42")
+    for action in (create,):
+        action.add_argument("--seed", help="the snapshot-enabled seed bucket to fork")
+    delete = env_commands.add_parser("delete", help="force-delete an environment's fork")
+    delete.add_argument("name")
+    listing = env_commands.add_parser("list", help="list the seed's forks with their age")
+    listing.add_argument("--seed", help="the seed bucket whose forks to list")
+    switch = env_commands.add_parser("switch", help="make NAME the current environment")
+    switch.add_argument("name")
+    for action in (create, delete, listing, switch):
+        action.add_argument("--project", help="project name (bucket prefix)")
+        if action is not switch:
+            _endpoint_option(action)
+
     snapshot = commands.add_parser("snapshot", help="take a snapshot of a bucket")
     _endpoint_option(snapshot)
     snapshot.add_argument("bucket", help="a snapshot-enabled bucket")
@@ -114,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _emulator(parser, args)
     if args.command in ("sweep", "snapshot"):
         return _remote_command(parser, args)
+    if args.command == "env":
+        return _env_command(parser, args)
     parser.error(f"unknown command {args.command!r}")
     return 2  # pragma: no cover
 
@@ -163,52 +192,161 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 1
 
 
-def _remote_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _connect(parser: argparse.ArgumentParser, endpoint: str | None) -> Any:
+    """A ForkJanitor for the endpoint (usage error when there is none)."""
+    from .client import ClientFactory
     from .config import TigrisConfig
-    from .exceptions import TigrisConfigError, TigrisError
+    from .exceptions import TigrisConfigError
+    from .janitor import ForkJanitor
+
+    try:
+        config = TigrisConfig.load(options={"endpoint": endpoint, "backend": "remote"}, ini={})
+    except TigrisConfigError as exc:
+        message = str(exc).replace("--tigris-backend=remote", "this command")
+        parser.error(message.replace("--tigris-endpoint", "--endpoint"))
+    clients = ClientFactory(config, config.endpoint_url)
+    return ForkJanitor(clients.client, config.endpoint_url)
+
+
+def _run(command: str, janitor: Any, action: Callable[[], int]) -> int:
+    """Run ``action``, turning failures into one line on stderr and exit code 1."""
+    from .client import check_reachable
+    from .exceptions import TigrisError
+    from .janitor import describe_client_error
+
+    try:
+        check_reachable(janitor.endpoint_url)
+        return action()
+    except TigrisError as exc:
+        print(f"pytest-tigris {command}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        error = describe_client_error(exc, janitor.endpoint_url)
+        print(f"pytest-tigris {command}: {error or exc}", file=sys.stderr)
+    return 1
+
+
+def _remote_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .sweep import parse_duration, sweep
 
     older_than = None
     if args.command == "sweep":
-        from .sweep import parse_duration
-
         try:
             older_than = parse_duration(args.older_than)
         except ValueError as exc:
             parser.error(f"--older-than: {exc}")
-    try:
-        config = TigrisConfig.load(options={"endpoint": args.endpoint, "backend": "remote"}, ini={})
-    except TigrisConfigError as exc:
-        message = str(exc).replace("--tigris-backend=remote", "this command")
-        parser.error(message.replace("--tigris-endpoint", "--endpoint"))
-        return 2  # pragma: no cover
-    from .client import ClientFactory, check_reachable
-    from .janitor import ForkJanitor, describe_client_error
+    janitor = _connect(parser, args.endpoint)
 
-    clients = ClientFactory(config, config.endpoint_url)
-    janitor = ForkJanitor(clients.client, config.endpoint_url)
-    try:
-        check_reachable(config.endpoint_url)
-        if args.command == "snapshot":
-            print(janitor.snapshot(args.bucket, args.name))
-            return 0
-        from .sweep import sweep
+    def snapshot() -> int:
+        print(janitor.snapshot(args.bucket, args.name))
+        return 0
 
+    def sweep_forks() -> int:
         assert older_than is not None
         result = sweep(janitor, older_than=older_than, dry_run=args.dry_run, prefix=args.prefix)
-    except TigrisError as exc:
-        print(f"pytest-tigris {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        error = describe_client_error(exc, config.endpoint_url)
-        print(f"pytest-tigris {args.command}: {error or exc}", file=sys.stderr)
-        return 1
-    verb = "would delete" if args.dry_run else "deleted"
-    for name in result.deleted:
-        print(f"{verb} {name}")
-    for name in result.live:
-        print(f"kept {name}: its run is still going on this machine")
-    if result.young:
-        print(f"kept {len(result.young)} fork(s) younger than {args.older_than}")
-    for name, why in result.failed:
-        print(f"could not delete {name}: {why}", file=sys.stderr)
-    return 1 if result.failed else 0
+        verb = "would delete" if args.dry_run else "deleted"
+        for name in result.deleted:
+            print(f"{verb} {name}")
+        for name in result.live:
+            print(f"kept {name}: its run is still going on this machine")
+        if result.young:
+            print(f"kept {len(result.young)} fork(s) younger than {args.older_than}")
+        for name, why in result.failed:
+            print(f"could not delete {name}: {why}", file=sys.stderr)
+        return 1 if result.failed else 0
+
+    return _run(args.command, janitor, snapshot if args.command == "snapshot" else sweep_forks)
+
+
+def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .envs import (
+        CURRENT_ENV_FILE,
+        EnvSettings,
+        age,
+        bucket_name,
+        check_deletable_env,
+        read_current_env,
+    )
+    from .exceptions import TigrisConfigError
+
+    action = args.env_command
+    settings = EnvSettings.load(project=args.project, seed=getattr(args, "seed", None))
+    try:
+        if action == "switch":
+            name = bucket_name(settings.project, args.name) if settings.project else None
+            env_name = args.name.strip().lower()
+            if name is None:
+                bucket_name("p", env_name)  # validates the environment name
+            Path(CURRENT_ENV_FILE).write_text(env_name + "\n", encoding="utf-8")
+            print(f"current environment: {env_name}" + (f" (bucket {name})" if name else ""))
+            return 0
+        if action == "list":
+            if not settings.seed:
+                raise TigrisConfigError(
+                    'no seed: pass --seed, set PYTEST_TIGRIS_SEED, or add `seed = "..."` '
+                    "under [tool.pytest-tigris] in pyproject.toml"
+                )
+            name = None
+        else:
+            name = bucket_name(settings.require_project(), args.name)
+            if action == "create" and not settings.seed:
+                raise TigrisConfigError(
+                    'no seed: pass --seed, set PYTEST_TIGRIS_SEED, or add `seed = "..."` '
+                    "under [tool.pytest-tigris] in pyproject.toml"
+                )
+    except TigrisConfigError as exc:
+        parser.error(str(exc))
+    janitor = _connect(parser, args.endpoint)
+    janitor.protected = {settings.seed} if settings.seed else set()
+
+    def create() -> int:
+        from .janitor import ForkNameTakenError
+
+        assert name is not None and settings.seed
+        janitor.check_seed(settings.seed)
+        try:
+            janitor.fork(name, settings.seed)
+        except ForkNameTakenError:
+            print(
+                f"pytest-tigris env: bucket {name} already exists (bucket names are global "
+                f"on Tigris): pick another name, e.g. {args.name}-2",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"created {name} (fork of {settings.seed})")
+        print(f"export TIGRIS_ENV={args.name.strip().lower()}")
+        print(f"export TIGRIS_BUCKET={name}")
+        print(f"export BUCKET_NAME={name}")
+        if janitor.endpoint_url:
+            print(f"export AWS_ENDPOINT_URL_S3={janitor.endpoint_url}")
+        return 0
+
+    def delete() -> int:
+        assert name is not None
+        check_deletable_env(name, args.name.strip().lower(), settings)
+        if janitor.delete_env(name):
+            print(f"deleted {name}")
+        else:
+            print(f"{name} does not exist")
+        return 0
+
+    def list_envs() -> int:
+        assert settings.seed
+        from tigris_boto3_ext import list_forks
+
+        current = read_current_env()
+        page = list_forks(janitor.admin, settings.seed)
+        if not page["buckets"]:
+            print(f"{settings.seed} has no forks")
+        for entry in sorted(page["buckets"], key=lambda e: e["name"]):
+            marker = (
+                "*"
+                if settings.project
+                and current
+                and entry["name"] == bucket_name(settings.project, current)
+                else " "
+            )
+            print(f"{marker} {entry['name']}  {age(entry.get('created_at'))}")
+        return 0
+
+    actions = {"create": create, "delete": delete, "list": list_envs}
+    return _run(f"env {action}", janitor, actions[action])

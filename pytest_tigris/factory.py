@@ -244,8 +244,8 @@ class TigrisForkFactory:
         source = source or self.config.seed
         if snapshot is None and (source == self.config.seed or not self._is_live_fork(source)):
             snapshot = self.pinned_snapshot(source)
-        elif snapshot is not None and source == self.config.seed and not snapshot.isdigit():
-            snapshot = self.janitor.resolve_snapshot(source, snapshot)
+        elif snapshot is not None and not snapshot.isdigit():
+            snapshot = self.janitor.resolve_snapshot(source, snapshot, what=f"snapshot of {source}")
         janitor = self.janitor
         last_error: Exception | None = None
         for _ in range(_NAME_RETRIES):

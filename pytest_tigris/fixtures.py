@@ -35,7 +35,7 @@ def _fail(exc: TigrisError) -> None:
 
 
 @pytest.fixture(scope="session")
-def tigris_fork_factory(request: pytest.FixtureRequest) -> TigrisForkFactory:
+def tigris_fork_factory(request: pytest.FixtureRequest) -> Iterator[TigrisForkFactory]:
     """Session-scoped ``TigrisForkFactory``: ``.fork(source=None, *, snapshot=None) -> Fork``.
 
     Each fork it makes is deleted at the end of the session (or kept, per --tigris-keep).
@@ -45,7 +45,9 @@ def tigris_fork_factory(request: pytest.FixtureRequest) -> TigrisForkFactory:
         factory.start()
     except TigrisError as exc:
         _fail(exc)
-    return factory
+    yield factory
+    for problem in factory.close(failed=request.session.testsfailed > 0):
+        request.node.warn(pytest.PytestWarning(f"pytest-tigris: {problem}"))
 
 
 @pytest.fixture(scope="session")

@@ -149,8 +149,13 @@ class ForkJanitor:
             )
         return str(version)
 
-    def resolve_snapshot(self, bucket: str, wanted: str) -> str:
-        """The version of the snapshot of ``bucket`` named or numbered ``wanted``."""
+    def resolve_snapshot(
+        self, bucket: str, wanted: str, what: str = "--tigris-seed-snapshot"
+    ) -> str:
+        """The version of the snapshot of ``bucket`` named or numbered ``wanted``.
+
+        ``what`` names the setting the value came from, for the error message.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
         from tigris_boto3_ext import list_snapshots
 
@@ -165,7 +170,7 @@ class ForkJanitor:
             if wanted in (version.strip(), label):
                 return version.strip()
         raise TigrisSeedError(
-            f"--tigris-seed-snapshot {wanted!r}: bucket {bucket!r} has no snapshot with that "
+            f"{what} {wanted!r}: bucket {bucket!r} has no snapshot with that "
             "version or name (list them with tigris_boto3_ext.list_snapshots)"
         )
 
@@ -193,7 +198,17 @@ class ForkJanitor:
                 raise TigrisSeedError(
                     f"cannot fork {source!r}: it does not exist at {self.endpoint_url}"
                 ) from None
-            raise self._fail(exc) from None
+            if code == "NoSuchSnapshot":
+                raise TigrisSeedError(
+                    f"cannot fork {source!r} at snapshot {snapshot!r}: no such snapshot"
+                ) from None
+            known = describe_client_error(exc, self.endpoint_url)
+            if known is not None:
+                raise known from None
+            message = exc.response.get("Error", {}).get("Message", "")
+            raise TigrisForkError(
+                f"could not fork {source!r} into {name!r}: {code or 'error'}: {message}"
+            ) from None
         except BotoCoreError as exc:
             raise self._fail(exc) from None
         self.verify(name, source)
@@ -255,15 +270,42 @@ class ForkJanitor:
 
     def delete(self, name: str) -> bool:
         """Force-delete the fork ``name``; False if it was already gone. Safe to repeat."""
+        self.check_deletable(name)
+        if self.remote and name not in self.created and self.fork_source(name) is None:
+            # Gone already, or not a fork: either way not ours to delete.
+            return False
+        return self._force_delete(name)
+
+    def delete_env(self, name: str) -> bool:
+        """Force-delete the named environment ``name``, which must be a fork (never a seed)."""
+        if name in self.protected:
+            raise TigrisUnsafeDeleteError(f"refusing to delete {name!r}: it is protected")
+        if self.fork_source(name) is None:
+            if not self._exists(name):
+                return False
+            raise TigrisUnsafeDeleteError(
+                f"refusing to delete {name!r}: it is not a fork (a seed or a regular bucket)"
+            )
+        return self._force_delete(name)
+
+    def _exists(self, name: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            with self._lock:
+                self.admin.head_bucket(Bucket=name)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return False
+            raise self._fail(exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(exc) from None
+        return True
+
+    def _force_delete(self, name: str) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
         from tigris_boto3_ext import force_delete_bucket
 
-        self.check_deletable(name)
-        if self.remote and name not in self.created:
-            source = self.fork_source(name)
-            if source is None:
-                # Gone already, or not a fork: either way not ours to delete.
-                return False
         try:
             with self._lock:
                 force_delete_bucket(self.admin, name)

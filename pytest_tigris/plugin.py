@@ -193,20 +193,51 @@ test_failed.__test__ = False  # type: ignore[attr-defined]
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     uses_tigris = False
     for item in items:
-        marker_options(item)  # bad marker arguments stop the run before anything starts
+        try:
+            marker_options(item)
+        except pytest.UsageError as exc:
+            # Bad marker arguments stop the run before anything starts.
+            _stop_run(config, items, str(exc), pytest.ExitCode.USAGE_ERROR)
+            return
         fixturenames = getattr(item, "fixturenames", ())
         uses_tigris = uses_tigris or bool(TIGRIS_FIXTURES.intersection(fixturenames))
-    if uses_tigris and not config.option.collectonly:
-        # Set up the backend now, so a bad endpoint or seed is one clear line and exit code
-        # 4 rather than an error in every test.
-        factory = factory_for(config)
-        try:
-            factory.start()
-            factory.pinned_snapshot(factory.config.seed)
-        except TigrisConfigError as exc:
-            pytest.exit(f"pytest-tigris: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
-        except TigrisError as exc:
-            pytest.exit(f"pytest-tigris: {exc}", returncode=pytest.ExitCode.TESTS_FAILED)
+    option = config.option
+    if (
+        not uses_tigris
+        or option.collectonly
+        or option.showfixtures
+        or option.show_fixtures_per_test
+    ):
+        return
+    # Set up the backend now, so a bad endpoint or seed is one clear line and exit code 4
+    # rather than an error in every test.
+    factory = factory_for(config)
+    try:
+        factory.start()
+        factory.pinned_snapshot(factory.config.seed)
+    except TigrisError as exc:
+        code = (
+            pytest.ExitCode.USAGE_ERROR
+            if isinstance(exc, TigrisConfigError)
+            else pytest.ExitCode.TESTS_FAILED
+        )
+        _stop_run(config, items, f"pytest-tigris: {exc}", code)
+
+
+def _stop_run(
+    config: pytest.Config, items: list[pytest.Item], message: str, code: pytest.ExitCode
+) -> None:
+    if not hasattr(config, "workerinput"):
+        pytest.exit(message, returncode=code)
+    # An xdist worker cannot stop the run (the controller would report its exit as an
+    # internal error): it runs nothing and tells the controller, which reports the error
+    # once and sets the exit code.
+    with config.stash[RUN_KEY].registry() as registry:
+        errors = registry.setdefault("errors", [])
+        if message not in [e["message"] for e in errors]:
+            errors.append({"message": message, "code": int(code)})
+    config.hook.pytest_deselected(items=list(items))
+    items.clear()
 
 
 @pytest.hookimpl(trylast=True)
@@ -226,6 +257,7 @@ class ControllerPlugin:
         self.run = run
         self.swept: list[str] = []
         self.left: list[str] = []
+        self.errors: list[dict[str, Any]] = []
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -234,6 +266,10 @@ class ControllerPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Delete every fork of this run still alive (a crashed worker leaves some)."""
+        if self.run.shared_dir.is_dir():
+            self.errors = self.run.read_registry().get("errors", [])
+            if self.errors:
+                session.exitstatus = min(e["code"] for e in self.errors)
         logged = self.run.logged_forks()
         if not logged:
             return
@@ -257,6 +293,8 @@ class ControllerPlugin:
         self.left = pending
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for error in self.errors:
+            terminalreporter.write_line(error["message"], red=True)
         stats = self.run.read_stats()
         created = sum(s.get("created", 0) for s in stats)
         if not created and not self.swept and not self.left:
