@@ -226,6 +226,7 @@ class TigrisForkFactory:
                 else:
                     janitor.check_seed(seed)
                     pinned[seed] = janitor.snapshot(seed, f"pytest-tigris-{self.run.run_id}")
+                    registry.setdefault("taken_snapshots", {})[seed] = pinned[seed]
             version = pinned[seed]
         with self._lock:
             self._snapshots[seed] = version

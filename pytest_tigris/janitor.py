@@ -149,6 +149,13 @@ class ForkJanitor:
             )
         return str(version)
 
+    def delete_snapshot(self, bucket: str, version: str) -> None:
+        """Delete one snapshot of ``bucket`` (the bucket and its forks are untouched)."""
+        from tigris_boto3_ext import delete_snapshot
+
+        with self._lock:
+            delete_snapshot(self.admin, bucket, version)
+
     def resolve_snapshot(
         self, bucket: str, wanted: str, what: str = "--tigris-seed-snapshot"
     ) -> str:

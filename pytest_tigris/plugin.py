@@ -258,6 +258,7 @@ class ControllerPlugin:
         self.swept: list[str] = []
         self.left: list[str] = []
         self.errors: list[dict[str, Any]] = []
+        self.snapshot_problems: list[str] = []
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -271,6 +272,31 @@ class ControllerPlugin:
             if self.errors:
                 session.exitstatus = min(e["code"] for e in self.errors)
         logged = self.run.logged_forks()
+        try:
+            self._sweep(logged)
+        finally:
+            self._drop_run_snapshots()
+
+    def _drop_run_snapshots(self) -> None:
+        """Delete the snapshots this run took of remote seeds, so they do not pile up.
+
+        Forks made from a snapshot are unaffected by its deletion (kept forks included).
+        """
+        if not self.run.shared_dir.is_dir():
+            return
+        taken = self.run.read_registry().get("taken_snapshots", {})
+        if not taken or self.config.stash[CONFIG_KEY].is_emulator:
+            return
+        factory = factory_for(self.config)
+        for seed, version in taken.items():
+            try:
+                factory.janitor.delete_snapshot(seed, version)
+            except Exception as exc:
+                self.snapshot_problems.append(
+                    f"could not delete snapshot {version} of {seed}: {exc}"
+                )
+
+    def _sweep(self, logged: list[str]) -> None:
         if not logged:
             return
         done = {n for s in self.run.read_stats() for n in s.get("deleted_names", [])}
@@ -295,6 +321,8 @@ class ControllerPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for error in self.errors:
             terminalreporter.write_line(error["message"], red=True)
+        for problem in self.snapshot_problems:
+            terminalreporter.write_line(f"pytest-tigris: {problem}", yellow=True)
         stats = self.run.read_stats()
         created = sum(s.get("created", 0) for s in stats)
         if not created and not self.swept and not self.left:
@@ -306,6 +334,7 @@ class ControllerPlugin:
 
         median, worst = summarize_times(times)
         tr = terminalreporter
+        tr.ensure_newline()
         tr.section("tigris")
         tr.write_line(
             f"forks: {created} created, {deleted} deleted, {len(kept)} kept, "

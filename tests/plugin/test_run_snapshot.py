@@ -1,0 +1,54 @@
+"""The run's pinned seed snapshot is removed at the end of the run; forks made from it live on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import tigris_boto3_ext
+
+from tests.helpers import body, create_snapshot_bucket, force_delete
+
+INNER = """
+def test_write(tigris_fork):
+    tigris_fork.client.put_object(Bucket=tigris_fork.name, Key="k", Body=b"fork")
+    assert False, "keep me"
+"""
+
+
+def test_run_snapshot_is_deleted_and_kept_forks_survive(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: Any,
+    s3: Any,
+    unique: Callable[[str], str],
+) -> None:
+    seed = unique("runsnap")
+    create_snapshot_bucket(s3, seed)
+    s3.put_object(Bucket=seed, Key="k", Body=b"seed")
+    own = tigris_boto3_ext.get_snapshot_version(tigris_boto3_ext.create_snapshot(s3, seed, "mine"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    pytester.makepyfile(test_inner=INNER)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--tigris-endpoint",
+        emulator.endpoint_url,
+        "--tigris-seed",
+        seed,
+        "--tigris-keep",
+        "failed",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*1 created, 0 deleted, 1 kept, 0 leaked*"])
+    # Only the user's own snapshot is left on the seed.
+    listed = tigris_boto3_ext.list_snapshots(s3, seed)["Buckets"]
+    assert [b["Name"] for b in listed] == [f"{own}; name=mine"]
+    kept = [f["name"] for f in tigris_boto3_ext.list_forks(s3, seed)["buckets"]]
+    assert len(kept) == 1
+    assert body(s3, kept[0], "k") == b"fork"
+    assert body(s3, seed, "k") == b"seed"
+    force_delete(s3, kept[0])
+    force_delete(s3, seed)
