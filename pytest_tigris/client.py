@@ -11,7 +11,7 @@ from .config import TigrisConfig
 
 __all__ = ["ClientFactory", "check_reachable", "is_loopback"]
 
-_RETRIES = {"mode": "standard", "max_attempts": 4}
+_RETRIES = {"mode": "standard", "max_attempts": 6}
 
 
 def is_loopback(endpoint_url: str | None) -> bool:

@@ -294,7 +294,9 @@ class TigrisForkFactory:
         """Force-delete ``fork`` (False if it was already gone)."""
         deleted = self.janitor.delete(fork.name)
         with self._lock:
-            self.live.pop(fork.name, None)
+            # A fork this process made and did not delete before is gone now either way (a
+            # retried delete whose first attempt went through answers NoSuchBucket).
+            deleted = self.live.pop(fork.name, None) is not None or deleted
             if deleted:
                 self.deleted_names.append(fork.name)
         if deleted:

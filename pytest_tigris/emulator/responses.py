@@ -51,33 +51,44 @@ _IN_PLACE = {"tagging", "acl", "retention", "legal-hold"}
 
 @dataclass(frozen=True)
 class Faults:
-    """Fault injection: the fraction of requests answered 503 ``SlowDown`` and 500 instead."""
+    """Fault injection, as fractions of requests.
+
+    ``slowdown``: answered 503 ``SlowDown`` and ``error``: answered 500 ``InternalError``,
+    both without doing anything; ``late``: done, then answered 500 anyway (a client that
+    retries a CreateBucket finds the bucket already made, as after a timeout).
+    """
 
     slowdown: float = 0.0
     error: float = 0.0
+    late: float = 0.0
     seed: int | None = None
 
     @classmethod
     def parse(cls, spec: str | None) -> Faults:
-        """Parse ``"slowdown=0.05,error=0.05[,seed=1]"`` (empty: no faults)."""
+        """Parse ``"slowdown=0.05,error=0.05,late=0.01[,seed=1]"`` (empty: no faults)."""
         if not spec:
             return cls()
         values: dict[str, float] = {}
         for part in spec.split(","):
             name, sep, raw = part.strip().partition("=")
-            if not sep or name not in {"slowdown", "error", "seed"}:
-                raise ValueError(f"bad fault spec {part!r}: expected slowdown=F, error=F or seed=N")
-            values[name] = float(raw)
+            if not sep or name not in {"slowdown", "error", "late", "seed"}:
+                raise ValueError(
+                    f"bad fault spec {part!r}: expected slowdown=F, error=F, late=F or seed=N"
+                )
+            try:
+                values[name] = float(raw)
+            except ValueError:
+                raise ValueError(f"bad fault spec {part!r}: {raw!r} is not a number") from None
         seed = values.pop("seed", None)
         faults = cls(**values, seed=None if seed is None else int(seed))
-        rates = (faults.slowdown, faults.error)
+        rates = (faults.slowdown, faults.error, faults.late)
         if not all(0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
             raise ValueError("fault rates must be between 0 and 1, and at most 1 in total")
         return faults
 
     @property
     def active(self) -> bool:
-        return self.slowdown > 0 or self.error > 0
+        return self.slowdown > 0 or self.error > 0 or self.late > 0
 
 
 class TigrisMiddleware:
@@ -113,25 +124,33 @@ class TigrisMiddleware:
                 )
             if self.verifier is not None:
                 self.verifier.verify(environ)
-            self._inject_fault()
+            late = self._inject_fault()
             _rewrite_region(environ)
+            if late:
+                self._route(environ, lambda *args: None, method, path)
+                raise EmulatorError(
+                    500, "InternalError", "We encountered an internal error. (injected, late)"
+                )
             return self._route(environ, start_response, method, path)
         except AuthError as exc:
             return _error(start_response, 403, exc.code, exc.message, head=head)
         except EmulatorError as exc:
             return _error(start_response, exc.status, exc.code, exc.message, exc.resource, head)
 
-    def _inject_fault(self) -> None:
+    def _inject_fault(self) -> bool:
+        """Raise an injected early failure; True when this request must fail late."""
         if not self.faults.active:
-            return
+            return False
         with self._random_lock:
             roll = self._random.random()
-        if roll < self.faults.slowdown:
+        faults = self.faults
+        if roll < faults.slowdown:
             raise EmulatorError(503, "SlowDown", "Please reduce your request rate. (injected)")
-        if roll < self.faults.slowdown + self.faults.error:
+        if roll < faults.slowdown + faults.error:
             raise EmulatorError(
                 500, "InternalError", "We encountered an internal error. (injected)"
             )
+        return roll < faults.slowdown + faults.error + faults.late
 
     # -- routing --------------------------------------------------------------------------
     def _route(

@@ -133,10 +133,15 @@ def _raw_body_request(base: type) -> type:
     class RawBodyRequest(base):  # type: ignore[misc, valid-type]
         """Gives moto the raw request body whatever the Content-Type.
 
-        moto reads ``request.body`` when a request has one; otherwise werkzeug's
-        ``request.data``, which is empty for a form content type, so a PUT sent as
-        ``application/x-www-form-urlencoded`` (urllib's default) would store no bytes.
+        moto reads werkzeug's ``request.data`` (or, before 5.2.5, ``request.body`` when a
+        request has one), which is empty for a form content type: a PUT sent as
+        ``application/x-www-form-urlencoded`` (urllib's default) would store no bytes. Form
+        parsing still works afterwards, from the cached body.
         """
+
+        @property
+        def data(self) -> bytes:
+            return bytes(self.get_data(cache=True))
 
         @property
         def body(self) -> bytes:

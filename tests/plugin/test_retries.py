@@ -1,0 +1,73 @@
+"""Retries: a run against an endpoint failing 10% of requests passes and leaks nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import boto3
+import pytest
+import tigris_boto3_ext
+from botocore.config import Config
+
+from pytest_tigris.emulator import EmulatorProcess
+
+SEED = "retry-seed"
+INNER = """
+import pytest
+
+
+@pytest.mark.parametrize("n", range(100))
+def test_fork(tigris_fork, n):
+    s3, name = tigris_fork.client, tigris_fork.name
+    assert s3.get_object(Bucket=name, Key="seed.txt")["Body"].read() == b"seed"
+    s3.put_object(Bucket=name, Key="seed.txt", Body=b"mine")
+    s3.put_object(Bucket=name, Key=f"own-{n}", Body=b"x")
+    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"])
+    assert listed == sorted(["seed.txt", "data/a.bin", f"own-{n}"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_hundred_forks_pass_with_ten_percent_faults(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workers: int
+) -> None:
+    seed_dir = tmp_path / "seed"
+    (seed_dir / "data").mkdir(parents=True)
+    (seed_dir / "seed.txt").write_bytes(b"seed")
+    (seed_dir / "data" / "a.bin").write_bytes(b"\x00")
+    # 4% 503 SlowDown, 4% 500 before doing anything, 2% 500 after doing it (a CreateBucket or
+    # DeleteBucket that happened although the client saw an error).
+    faults = "slowdown=0.04,error=0.04,late=0.02,seed=11"
+    with EmulatorProcess(seed=SEED, seed_dir=seed_dir, faults=faults) as emulator:
+        for name in list(os.environ):
+            if name.startswith(("AWS_", "PYTEST_TIGRIS_", "GITHUB_", "CI_")):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", emulator.endpoint_url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+        pytester.makepyfile(test_inner=INNER)
+        args = ["-p", "no:cacheprovider", "--tigris-seed", SEED]
+        if workers:
+            args += ["-n", str(workers)]
+        result = pytester.runpytest_subprocess(*args, timeout=600)
+        result.assert_outcomes(passed=100)
+        summary = re.search(
+            r"forks: (\d+) created, (\d+) deleted, 0 kept, (\d+) leaked", str(result.stdout)
+        )
+        assert summary is not None, str(result.stdout)
+        assert summary[1] == "100" and summary[2] == "100" and summary[3] == "0"
+
+        # The endpoint still injects faults: check with a patient client.
+        client = boto3.client(
+            "s3",
+            endpoint_url=emulator.endpoint_url,
+            region_name="auto",
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+            config=Config(retries={"mode": "standard", "max_attempts": 10}),
+        )
+        assert [b["Name"] for b in client.list_buckets()["Buckets"]] == [SEED]
+        assert tigris_boto3_ext.list_forks(client, SEED)["buckets"] == []
