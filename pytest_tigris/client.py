@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 from .config import TigrisConfig
 
-__all__ = ["ClientFactory", "check_reachable", "is_loopback"]
+__all__ = ["ClientFactory", "check_reachable", "is_loopback", "redact", "redact_secrets"]
 
 _RETRIES = {"mode": "standard", "max_attempts": 6}
 
@@ -22,6 +24,54 @@ def is_loopback(endpoint_url: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer", "tigris_boto3_ext")
+_SIGNED = re.compile(
+    r"((?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|Signature)[=:]\s*)"
+    r"[^&\s,'\"<>]+",
+    re.IGNORECASE,
+)
+_secrets: set[str] = set()
+_factory_installed = False
+_redaction_lock = threading.Lock()
+
+
+def redact_secrets(*secrets: str | None) -> None:
+    """Keep these values (and signatures, signed-URL queries) out of the AWS libraries' logs.
+
+    botocore logs every request's headers at DEBUG, session token included; with
+    ``--log-level=DEBUG`` pytest would print them. A log record factory rewrites records of
+    those libraries only, before any handler sees them.
+    """
+    global _factory_installed
+    with _redaction_lock:
+        _secrets.update(s for s in secrets if s and len(s) >= 4)
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if record.name.startswith(_LIBRARIES):
+                try:
+                    message = record.getMessage()
+                except Exception:
+                    return record
+                record.msg, record.args = redact(message), ()
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+
+
+def redact(text: str) -> str:
+    """``text`` with registered secrets, signatures and signed-URL credentials masked."""
+    if not _secrets:
+        return text
+    for secret in list(_secrets):
+        text = text.replace(secret, "***")
+    return _SIGNED.sub(r"\1***", text)
 
 
 def check_reachable(endpoint_url: str | None, timeout: float = 5.0) -> None:
@@ -68,6 +118,7 @@ class ClientFactory:
                 import boto3
 
                 config = self.config
+                redact_secrets(config.secret_access_key, config.session_token)
                 self._session = boto3.session.Session(
                     aws_access_key_id=config.access_key_id,
                     aws_secret_access_key=config.secret_access_key,

@@ -178,7 +178,22 @@ def marker_options(node: pytest.Item) -> tuple[str | None, str | None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    if FACTORY_KEY in item.config.stash:
+        _redact_report(report)
     return report
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    """Mask credentials a failing test's traceback, locals or captured output would show
+    (a presigned URL in a local variable, a client's repr...)."""
+    from .client import redact
+
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        masked = redact(text)
+        if masked != text:
+            report.longrepr = masked
+    report.sections = [(title, redact(content)) for title, content in report.sections]
 
 
 def test_failed(node: pytest.Item) -> bool:
