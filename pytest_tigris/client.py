@@ -118,7 +118,8 @@ class ClientFactory:
                 import boto3
 
                 config = self.config
-                redact_secrets(config.secret_access_key, config.session_token)
+                if not config.is_emulator:  # the embedded emulator's keys are dummies
+                    redact_secrets(config.secret_access_key, config.session_token)
                 self._session = boto3.session.Session(
                     aws_access_key_id=config.access_key_id,
                     aws_secret_access_key=config.secret_access_key,

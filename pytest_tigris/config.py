@@ -29,6 +29,7 @@ from .naming import (
 __all__ = [
     "BACKENDS",
     "DEFAULT_EMULATOR_SEED",
+    "FORK_MODES",
     "KEEP_MODES",
     "OPTIONS",
     "Option",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 BACKENDS = ("auto", "remote", "emulator")
+FORK_MODES = ("native", "copy")
 KEEP_MODES = ("never", "failed", "always")
 DEFAULT_EMULATOR_SEED = "pytest-tigris-seed"
 EMULATOR_KEY = "pytest-tigris"
@@ -105,6 +107,13 @@ OPTIONS: tuple[Option, ...] = (
         "never|failed|always",
         KEEP_MODES,
     ),
+    Option(
+        "fork-mode",
+        "How forks are made: native (Tigris fork, zero-copy) or copy (a new bucket plus a "
+        "server-side copy of every seed object, for S3 without forks; slow) (default: native)",
+        "native|copy",
+        FORK_MODES,
+    ),
     Option("prefix", "Fork-name prefix (default: derived from the seed name)", "PREFIX"),
     Option(
         "run-id",
@@ -151,6 +160,7 @@ class TigrisConfig:
     keep: str
     prefix: str
     run_id: str
+    fork_mode: str = "native"
     region: str = "auto"
     profile: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
@@ -170,9 +180,12 @@ class TigrisConfig:
         else:
             where = urlsplit(self.endpoint_url or "").netloc or "default endpoint"
         snapshot = self.seed_snapshot or "pinned once per run"
+        mode = " fork-mode=copy" if self.fork_mode == "copy" else ""
+        if self.fork_mode == "copy":
+            snapshot = "none (copy mode)"
         return (
             f"tigris: backend={self.backend} endpoint={where} seed={self.seed} "
-            f"snapshot={snapshot} run={self.run_id}"
+            f"snapshot={snapshot} run={self.run_id}{mode}"
         )
 
     @classmethod
@@ -223,6 +236,7 @@ class TigrisConfig:
 
         backend = choice("backend", "auto")
         keep = choice("keep", "never")
+        fork_mode = choice("fork-mode", "native")
 
         endpoint, endpoint_source = pick("endpoint")
         explicit_endpoint = endpoint is not None
@@ -274,7 +288,12 @@ class TigrisConfig:
                 "a-z, 0-9, '.' and '-', starting and ending with a letter or digit"
             )
 
-        snapshot, _ = pick("seed-snapshot")
+        snapshot, snapshot_source = pick("seed-snapshot")
+        if snapshot and fork_mode == "copy":
+            raise TigrisConfigError(
+                f"{snapshot_source} needs Tigris snapshots, which --tigris-fork-mode=copy does "
+                "not use: drop one of them"
+            )
 
         raw_run, run_source = pick("run-id")
         try:
@@ -307,6 +326,7 @@ class TigrisConfig:
             keep=keep,
             prefix=prefix,
             run_id=resolved_run,
+            fork_mode=fork_mode,
             region=aws.get("AWS_DEFAULT_REGION") or aws.get("AWS_REGION") or "auto",
             profile=None if emulator else profile,
             access_key_id=EMULATOR_KEY if emulator else access_key,

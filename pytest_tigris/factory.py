@@ -139,6 +139,7 @@ class TigrisForkFactory:
         self._clients: ClientFactory | None = None
         self._janitor: ForkJanitor | None = None
         self._snapshots: dict[str, str] = {}
+        self._copy_seeds: set[str] = set()
         self.live: dict[str, Fork] = {}
         self.kept: list[Fork] = []
         self.created = 0
@@ -185,6 +186,7 @@ class TigrisForkFactory:
                 endpoint,
                 protected={self.config.seed},
                 remote=not self.config.is_emulator,
+                copy_mode=self.config.fork_mode == "copy",
             )
             self._started = True
             if not self.config.is_emulator:
@@ -213,7 +215,15 @@ class TigrisForkFactory:
             return endpoint
 
     def pinned_snapshot(self, seed: str) -> str | None:
-        """The snapshot every fork of ``seed`` in this run is made from (taken once per run)."""
+        """The snapshot every fork of ``seed`` in this run is made from (taken once per run).
+
+        None in copy mode: plain S3 has no snapshots.
+        """
+        if self.config.fork_mode == "copy":
+            if seed not in self._copy_seeds:
+                self.janitor.check_seed(seed)
+                self._copy_seeds.add(seed)
+            return None
         with self._lock:
             if seed in self._snapshots:
                 return self._snapshots[seed]

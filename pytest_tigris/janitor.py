@@ -79,13 +79,17 @@ class ForkJanitor:
         *,
         protected: Iterable[str] = (),
         remote: bool = True,
+        copy_mode: bool = False,
     ) -> None:
         self._client_factory = client_factory
         self._client: Any = None
         self.endpoint_url = endpoint_url
         self.protected = set(protected)
         self.remote = remote
+        # Copy mode: forks are plain buckets filled by server-side copies (S3 without forks).
+        self.copy_mode = copy_mode
         self.created: set[str] = set()
+        self._seed_keys: dict[str, list[str]] = {}
         self._lock = threading.RLock()
 
     @property
@@ -116,13 +120,16 @@ class ForkJanitor:
             raise self._fail(exc) from None
         except BotoCoreError as exc:
             raise self._fail(exc) from None
+        if self.copy_mode:
+            return
         headers = response["ResponseMetadata"]["HTTPHeaders"]
         flag = headers.get("x-tigris-enable-snapshot")
         if flag is None:
             raise TigrisEndpointError(
                 f"{self.endpoint_url} does not speak Tigris (HeadBucket has no "
                 "X-Tigris-Enable-Snapshot header): it cannot fork buckets; point "
-                "--tigris-endpoint at Tigris (https://t3.storage.dev) or use the emulator"
+                "--tigris-endpoint at Tigris (https://t3.storage.dev), use the emulator, or "
+                "use --tigris-fork-mode=copy (slow)"
             )
         if flag.lower() != "true":
             raise TigrisSeedError(
@@ -187,6 +194,9 @@ class ForkJanitor:
         from botocore.exceptions import BotoCoreError, ClientError
         from tigris_boto3_ext import create_fork
 
+        if self.copy_mode:
+            self._copy_fork(name, source)
+            return
         try:
             with self._lock:
                 create_fork(self.admin, name, source, snapshot_version=snapshot)
@@ -278,6 +288,9 @@ class ForkJanitor:
     def delete(self, name: str) -> bool:
         """Force-delete the fork ``name``; False if it was already gone. Safe to repeat."""
         self.check_deletable(name)
+        if self.copy_mode and name not in self.created:
+            # A copy is a plain bucket: only one this process made is provably ours.
+            return False
         if self.remote and name not in self.created and self.fork_source(name) is None:
             # Gone already, or not a fork: either way not ours to delete.
             return False
@@ -309,11 +322,70 @@ class ForkJanitor:
             raise self._fail(exc) from None
         return True
 
+    # -- copy mode ------------------------------------------------------------------------
+    def _copy_fork(self, name: str, source: str) -> None:
+        """A plain bucket plus a parallel server-side copy of every object of ``source``."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            keys = self._seed_keys.get(source)
+            if keys is None:
+                # The seed is listed once per process: it does not change during a run.
+                keys = self._seed_keys[source] = _all_keys(self.admin, source)
+            with self._lock:
+                self.admin.create_bucket(Bucket=name)
+            self.created.add(name)
+            client = self.workers
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(
+                    pool.map(
+                        lambda key: client.copy_object(
+                            Bucket=name, Key=key, CopySource={"Bucket": source, "Key": key}
+                        ),
+                        keys,
+                    )
+                )
+        except ClientError as exc:
+            if _code(exc) in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+                raise ForkNameTakenError(
+                    f"bucket {name!r} already exists (bucket names are global)"
+                ) from None
+            raise self._fail(exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(exc) from None
+
+    @property
+    def workers(self) -> Any:
+        """A second client for bulk copies and deletes (clients are thread-safe for plain
+        S3 calls; the admin client is kept for header-injecting ones)."""
+        with self._lock:
+            if getattr(self, "_workers", None) is None:
+                self._workers = self._client_factory()
+            return self._workers
+
+    def _empty_and_delete(self, name: str) -> None:
+        client = self.workers
+        paginator = client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=name):
+            entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            objects = [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in entries]
+            for start in range(0, len(objects), 1000):
+                client.delete_objects(
+                    Bucket=name, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
+                )
+        client.delete_bucket(Bucket=name)
+
     def _force_delete(self, name: str) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
         from tigris_boto3_ext import force_delete_bucket
 
         try:
+            if self.copy_mode:
+                self._empty_and_delete(name)
+                self.created.discard(name)
+                return True
             with self._lock:
                 force_delete_bucket(self.admin, name)
         except ClientError as exc:
@@ -325,3 +397,10 @@ class ForkJanitor:
             raise self._fail(exc) from None
         self.created.discard(name)
         return True
+
+
+def _all_keys(client: Any, bucket: str) -> list[str]:
+    keys: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys += [entry["Key"] for entry in page.get("Contents", [])]
+    return keys
