@@ -18,12 +18,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunContext", "shared_dir_for"]
+__all__ = ["SHARED_DIR_PREFIX", "RunContext", "pid_alive", "shared_dir_for"]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a process of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+SHARED_DIR_PREFIX = "pytest-tigris-"
 
 
 def shared_dir_for(run_id: str, controller_pid: int) -> Path:
-    """The run's shared directory (created on first use, removed by the controller)."""
-    return Path(tempfile.gettempdir()) / f"pytest-tigris-{run_id}-{controller_pid}"
+    """The run's shared directory (created on first use, removed by the controller).
+
+    Its name is the run's lease: while the controller pid in it is alive, ``pytest-tigris
+    sweep`` leaves the run's forks alone.
+    """
+    return Path(tempfile.gettempdir()) / f"{SHARED_DIR_PREFIX}{run_id}-{controller_pid}"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ reach the factory as plain callables (:class:`FactoryHooks`).
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
 import threading
 import time
@@ -19,7 +18,7 @@ from urllib.parse import quote
 
 from .client import ClientFactory, check_reachable
 from .config import TigrisConfig
-from .coordination import RunContext
+from .coordination import RunContext, pid_alive
 from .exceptions import TigrisForkError
 from .janitor import ForkJanitor, ForkNameTakenError
 from .naming import fork_name
@@ -198,7 +197,7 @@ class TigrisForkFactory:
 
         with self.run.registry() as registry:
             emulator = registry.get("emulator")
-            if emulator and _alive(int(emulator["pid"])):
+            if emulator and pid_alive(int(emulator["pid"])):
                 return str(emulator["endpoint"])
             process = EmulatorProcess(
                 seed=self.config.seed,
@@ -349,16 +348,6 @@ class TigrisForkFactory:
             "fork_times": self.fork_times,
             "errors": self.errors,
         }
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def summarize_times(times: list[float]) -> tuple[float, float]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .config import OPTIONS, TigrisConfig
-from .coordination import RunContext
+from .coordination import RunContext, pid_alive
 from .exceptions import TigrisConfigError, TigrisError
 from .fixtures import (
     tigris_bucket,
@@ -392,9 +392,7 @@ def _terminate(pid: int, timeout: float = 5.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not pid_alive(pid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):

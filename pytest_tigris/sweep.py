@@ -10,7 +10,6 @@ deleted, children before parents.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import tempfile
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .coordination import SHARED_DIR_PREFIX, pid_alive
 from .janitor import ForkJanitor
 from .naming import parse_fork_name
 
@@ -35,22 +35,12 @@ def parse_duration(text: str) -> datetime.timedelta:
     return datetime.timedelta(seconds=float(match[1]) * _UNITS[match[2]])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def live_runs(tempdir: str | None = None) -> set[str]:
     """Run ids of pytest runs alive on this machine (their controller still runs)."""
     runs: set[str] = set()
-    for folder in Path(tempdir or tempfile.gettempdir()).glob("pytest-tigris-*-*"):
-        run, _, pid = folder.name[len("pytest-tigris-") :].rpartition("-")
-        if run and pid.isdigit() and _pid_alive(int(pid)):
+    for folder in Path(tempdir or tempfile.gettempdir()).glob(f"{SHARED_DIR_PREFIX}*-*"):
+        run, _, pid = folder.name[len(SHARED_DIR_PREFIX) :].rpartition("-")
+        if run and pid.isdigit() and pid_alive(int(pid)):
             runs.add(run)
     return runs
 
