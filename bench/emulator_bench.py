@@ -138,10 +138,12 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(variants: dict[str, Callable[[], object]], repetitions: int) -> dict[str, float]:
+def interleaved(
+    variants: dict[str, Callable[[], object]], repetitions: int, *, warm_up: bool = True
+) -> dict[str, float]:
     """Median seconds per variant; one warm-up round, then the order rotates every repetition."""
     names = list(variants)
-    for name in names:
+    for name in names if warm_up else ():
         variants[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repetitions):
@@ -169,7 +171,16 @@ def create_and_delete(s3: Any, names: Names) -> Callable[[], None]:
     return run
 
 
-def bench_fork_cost(sizes: Sizes, workdir: Path) -> list[Row]:
+@dataclass(frozen=True)
+class ForkCost:
+    """Median seconds of a) and b)'s interleaved variants."""
+
+    big: float
+    small: float
+    plain: float
+
+
+def measure_fork_cost(sizes: Sizes, workdir: Path) -> ForkCost:
     """a) and b): one emulator holding the big seed (from a folder) and the small one (HTTP)."""
     seed_dir = workdir / "big-seed"
     write_seed(seed_dir, sizes.big_seed, sizes.object_bytes)
@@ -200,7 +211,13 @@ def bench_fork_cost(sizes: Sizes, workdir: Path) -> list[Row]:
             raise RuntimeError(f"buckets left behind after the loop: {leftovers}")
     finally:
         emulator.stop()
-    big, small, plain = medians["big"], medians["small"], medians["plain"]
+    return ForkCost(big=medians["big"], small=medians["small"], plain=medians["plain"])
+
+
+def bench_fork_cost(sizes: Sizes, workdir: Path) -> list[Row]:
+    """a) and b) as table rows."""
+    cost = measure_fork_cost(sizes, workdir)
+    big, small, plain = cost.big, cost.small, cost.plain
     seed_ratio = big / small
     fork_ratio = big / plain
     return [
@@ -243,7 +260,16 @@ def read_fork(s3: Any, name: str, key: str, objects: int) -> None:
         raise RuntimeError(f"fork {name} does not list its {objects} objects")
 
 
-def bench_fork_memory(sizes: Sizes, workdir: Path) -> list[Row]:
+@dataclass(frozen=True)
+class ForkMemory:
+    """c)'s emulator RSS in MB: seed loaded (+ warm-up fork), with the live forks, after."""
+
+    before: float
+    live: float
+    after_delete: float
+
+
+def measure_fork_memory(sizes: Sizes, workdir: Path) -> ForkMemory:
     """c): RSS of an emulator holding the memory seed, before and with live forks."""
     seed_dir = workdir / "mem-seed"
     write_seed(seed_dir, sizes.mem_seed, sizes.mem_object_bytes)
@@ -272,6 +298,13 @@ def bench_fork_memory(sizes: Sizes, workdir: Path) -> list[Row]:
         after_delete = rss_mb(pid)
     finally:
         emulator.stop()
+    return ForkMemory(before=before, live=live, after_delete=after_delete)
+
+
+def bench_fork_memory(sizes: Sizes, workdir: Path) -> list[Row]:
+    """c) as table rows."""
+    memory = measure_fork_memory(sizes, workdir)
+    before, live, after_delete = memory.before, memory.live, memory.after_delete
     growth = live - before
     seed_mb = sizes.mem_seed * sizes.mem_object_bytes / 2**20
     return [
@@ -298,9 +331,9 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-def command_line(arguments: Sequence[str]) -> str:
-    """The command that reproduces this run, from the repository root."""
-    script = Path(__file__).resolve()
+def command_line(arguments: Sequence[str], script: Path | None = None) -> str:
+    """The command that reproduces this run (of ``script``, default this one) from the root."""
+    script = Path(script or __file__).resolve()
     shown = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else str(script)
     return shlex.join(["python", shown, *arguments])
 

@@ -110,17 +110,19 @@ class RunContext:
         with open(folder / f"forks-{self.worker}.log", "a", encoding="utf-8") as log:
             log.write(name + "\n")
 
-    def log_kept(self, name: str) -> None:
-        """Record a fork kept on purpose (``--tigris-keep``): the sweep leaves it alone."""
+    def spare(self, name: str) -> None:
+        """Record a bucket the end-of-run sweep must leave alone: a fork kept on purpose
+        (``--tigris-keep``), or a name that turned out to be someone else's bucket."""
         folder = self._ensure_dir()
-        with open(folder / f"kept-{self.worker}.log", "a", encoding="utf-8") as log:
+        with open(folder / f"spare-{self.worker}.log", "a", encoding="utf-8") as log:
             log.write(name + "\n")
 
     def logged_forks(self) -> list[str]:
-        """Every fork any process of this run logged and did not keep, oldest first per process."""
-        return [
-            n for n in self._read_logs("forks-*.log") if n not in set(self._read_logs("kept-*.log"))
-        ]
+        """Every fork any process of this run logged and did not spare, oldest first per
+        process (a name appears once)."""
+        spared = set(self._read_logs("spare-*.log"))
+        names = [n for n in self._read_logs("forks-*.log") if n not in spared]
+        return list(dict.fromkeys(names))
 
     def _read_logs(self, pattern: str) -> list[str]:
         names: list[str] = []

@@ -19,9 +19,9 @@ from urllib.parse import quote
 from .client import ClientFactory, check_reachable
 from .config import TigrisConfig
 from .coordination import RunContext, pid_alive
-from .exceptions import TigrisForkError
+from .exceptions import TigrisConfigError, TigrisForkError
 from .janitor import ForkJanitor, ForkNameTakenError
-from .naming import fork_name
+from .naming import fork_name, valid_bucket_name
 
 __all__ = ["Changes", "FactoryHooks", "Fork", "TigrisForkFactory"]
 
@@ -259,15 +259,20 @@ class TigrisForkFactory:
         janitor = self.janitor
         last_error: Exception | None = None
         for _ in range(_NAME_RETRIES):
-            name = self._new_name(kind)
+            name, custom = self._new_name(kind)
             self.run.log_fork(name)
             started = time.perf_counter()
             try:
                 janitor.fork(name, source, snapshot)
             except ForkNameTakenError as exc:
+                # Someone else's bucket: the end-of-run sweep must not touch it.
+                self.run.spare(name)
+                if custom:
+                    raise TigrisConfigError(
+                        f"pytest_tigris_fork_name returned {name!r}, but that bucket already "
+                        "exists (bucket names are global on Tigris): return a unique name"
+                    ) from None
                 last_error = exc
-                if self.hooks.fork_name(kind, self.run.worker):
-                    break  # a hook's name will not change on retry
                 continue
             elapsed = time.perf_counter() - started
             fork = Fork(
@@ -293,11 +298,18 @@ class TigrisForkFactory:
     def _is_live_fork(self, name: str) -> bool:
         return name in self.live
 
-    def _new_name(self, kind: str) -> str:
+    def _new_name(self, kind: str) -> tuple[str, bool]:
+        """A name for a new fork, and whether the ``pytest_tigris_fork_name`` hook chose it."""
         custom = self.hooks.fork_name(kind, self.run.worker)
         if custom:
-            return custom
-        return fork_name(self.config.prefix, self.run.run_id, self.run.worker, next(self._counter))
+            if not valid_bucket_name(custom):
+                raise TigrisConfigError(
+                    f"pytest_tigris_fork_name returned {custom!r}, which is not a valid bucket "
+                    "name: use 3-63 characters a-z, 0-9, '.' and '-'"
+                )
+            return custom, True
+        number = next(self._counter)
+        return fork_name(self.config.prefix, self.run.run_id, self.run.worker, number), False
 
     def delete(self, fork: Fork) -> bool:
         """Force-delete ``fork`` (False if it was already gone)."""
@@ -318,7 +330,7 @@ class TigrisForkFactory:
             self.live.pop(fork.name, None)
             self.kept.append(fork)
         # The end-of-run sweep must not take it either.
-        self.run.log_kept(fork.name)
+        self.run.spare(fork.name)
 
     def release(self, fork: Fork, *, failed: bool) -> None:
         """End of a fork's fixture: keep it (per ``--tigris-keep``) or delete it."""

@@ -27,11 +27,15 @@ def _factory(config: pytest.Config) -> TigrisForkFactory:
     return factory_for(config)
 
 
-def _fail(exc: TigrisError) -> None:
-    """Turn a pytest-tigris error into a one-line failure (usage error: stop the run)."""
+def _fail(config: pytest.Config, exc: TigrisError) -> None:
+    """Turn a pytest-tigris error into one line: a configuration error stops the run (exit
+    code 4), anything else fails the test."""
+    from .plugin import report_usage_error
+
+    message = f"pytest-tigris: {exc}"
     if isinstance(exc, TigrisConfigError):
-        pytest.exit(f"pytest-tigris: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
-    pytest.fail(f"pytest-tigris: {exc}", pytrace=False)
+        report_usage_error(config, message)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +45,9 @@ def tigris_fork_factory(request: pytest.FixtureRequest) -> Iterator[TigrisForkFa
     Each fork it makes is deleted at the end of the session (or kept, per --tigris-keep).
     """
     factory = _factory(request.config)
-    try:
-        factory.start()
-    except TigrisError as exc:
-        _fail(exc)
+    error = _attempt(factory.start)
+    if error is not None:
+        _fail(request.config, error)
     yield factory
     for problem in factory.close(failed=request.session.testsfailed > 0):
         request.node.warn(pytest.PytestWarning(f"pytest-tigris: {problem}"))
@@ -67,11 +70,7 @@ def tigris_bucket(
     request: pytest.FixtureRequest, tigris_fork_factory: TigrisForkFactory
 ) -> Iterator[Fork]:
     """Session-scoped ``Fork`` of the seed, one per xdist worker, deleted at session end."""
-    try:
-        fork = tigris_fork_factory.create(kind="bucket")
-    except TigrisError as exc:
-        _fail(exc)
-        raise
+    fork = _create(request, tigris_fork_factory, None, None, "bucket")
     yield fork
     failed = request.session.testsfailed > 0
     _release(request, tigris_fork_factory, fork, failed)
@@ -88,13 +87,32 @@ def tigris_fork(
     from .plugin import marker_options, test_failed
 
     seed, snapshot = marker_options(request.node)
-    try:
-        fork = tigris_fork_factory.create(seed, snapshot=snapshot, kind="fork")
-    except TigrisError as exc:
-        _fail(exc)
-        raise
+    fork = _create(request, tigris_fork_factory, seed, snapshot, "fork")
     yield fork
     _release(request, tigris_fork_factory, fork, test_failed(request.node))
+
+
+def _attempt(action: Any) -> TigrisError | None:
+    try:
+        action()
+    except TigrisError as exc:
+        return exc
+    return None
+
+
+def _create(
+    request: pytest.FixtureRequest,
+    factory: TigrisForkFactory,
+    seed: str | None,
+    snapshot: str | None,
+    kind: str,
+) -> Fork:
+    made: list[Fork] = []
+    # The failure is reported outside the except block: no "during handling" chain.
+    error = _attempt(lambda: made.append(factory.create(seed, snapshot=snapshot, kind=kind)))
+    if error is not None:
+        _fail(request.config, error)
+    return made[0]
 
 
 def _release(

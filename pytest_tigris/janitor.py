@@ -112,6 +112,13 @@ class ForkJanitor:
             with self._lock:
                 response = self.admin.head_bucket(Bucket=seed)
         except ClientError as exc:
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            web_page = "html" in headers.get("content-type", "")
+            if web_page and not any(h.startswith("x-amz") for h in headers):
+                raise TigrisEndpointError(
+                    f"{self.endpoint_url} does not speak S3 (HTTP {_status(exc)} without S3 "
+                    "headers): check --tigris-endpoint / AWS_ENDPOINT_URL_S3"
+                ) from None
             if _status(exc) == 404 or _code(exc) in ("404", "NoSuchBucket"):
                 raise TigrisSeedError(
                     f"seed bucket {seed!r} does not exist at {self.endpoint_url}: create it "
@@ -204,8 +211,11 @@ class ForkJanitor:
         except ClientError as exc:
             code = _code(exc)
             if code in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
-                if self._is_our_fork_of(name, source):
-                    # A retried CreateBucket whose first attempt went through: it is ours.
+                retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                if retried and self.fork_source(name) == source:
+                    # botocore retried the CreateBucket and its first attempt went through
+                    # (a timeout, a lost answer): the fork is ours. A name taken before our
+                    # first attempt is never adopted: it may be a kept fork of an earlier run.
                     self.created.add(name)
                     return
                 raise ForkNameTakenError(
@@ -229,10 +239,6 @@ class ForkJanitor:
         except BotoCoreError as exc:
             raise self._fail(exc) from None
         self.verify(name, source)
-
-    def _is_our_fork_of(self, name: str, source: str) -> bool:
-        info = self.fork_source(name)
-        return info == source and parse_fork_name(name) is not None
 
     def fork_source(self, name: str) -> str | None:
         """The bucket ``name`` was forked from, or None (not a fork, or gone)."""

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "factory_for",
     "marker_options",
+    "report_usage_error",
     "test_failed",
     "tigris_bucket",
     "tigris_client",
@@ -242,17 +243,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _stop_run(
     config: pytest.Config, items: list[pytest.Item], message: str, code: pytest.ExitCode
 ) -> None:
+    _tell_controller(config, message, code)
+    config.hook.pytest_deselected(items=list(items))
+    items.clear()
+
+
+def report_usage_error(config: pytest.Config, message: str) -> None:
+    """A configuration error found while tests run: stop the run with exit code 4.
+
+    An xdist worker cannot stop the run (the controller would report its exit as an
+    internal error): it tells the controller, which reports the error once and sets the
+    exit code, and the caller fails the test at hand.
+    """
+    _tell_controller(config, message, pytest.ExitCode.USAGE_ERROR)
+
+
+def _tell_controller(config: pytest.Config, message: str, code: pytest.ExitCode) -> None:
     if not hasattr(config, "workerinput"):
         pytest.exit(message, returncode=code)
-    # An xdist worker cannot stop the run (the controller would report its exit as an
-    # internal error): it runs nothing and tells the controller, which reports the error
-    # once and sets the exit code.
     with config.stash[RUN_KEY].registry() as registry:
         errors = registry.setdefault("errors", [])
         if message not in [e["message"] for e in errors]:
             errors.append({"message": message, "code": int(code)})
-    config.hook.pytest_deselected(items=list(items))
-    items.clear()
 
 
 @pytest.hookimpl(trylast=True)

@@ -7,27 +7,44 @@ from typing import Any
 
 import pytest
 
+from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.janitor import ForkJanitor, ForkNameTakenError
-from tests.helpers import SEED, fork, make_client
+from tests.helpers import SEED, force_delete, fork
 
 
 def janitor_for(emulator: Any) -> ForkJanitor:
-    return ForkJanitor(lambda: make_client(emulator.endpoint_url), emulator.endpoint_url)
+    """A janitor whose client retries, as the plugin's does."""
+    import boto3
+    from botocore.config import Config
+
+    def client() -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=emulator.endpoint_url,
+            region_name="auto",
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+            config=Config(retries={"mode": "standard", "max_attempts": 4}),
+        )
+
+    return ForkJanitor(client, emulator.endpoint_url)
 
 
 def test_a_create_that_happened_despite_an_error_is_adopted(
-    emulator: Any, s3: Any, unique: Callable[[str], str]
+    tmp_path: Any, unique: Callable[[str], str]
 ) -> None:
-    name = f"{SEED}-{unique('r').replace('-', '')[:10]}-gw0-0"
-    # The first CreateBucket went through but its answer was lost (timeout, late 500): the
-    # retry gets 409. The janitor recognises its own fork and carries on.
-    fork(s3, name, SEED)
-    janitor = janitor_for(emulator)
-    janitor.fork(name, SEED)
-    assert name in janitor.created
-    assert janitor.delete(name) is True
-    assert janitor.delete(name) is False  # a second delete is safe
-    assert janitor.delete(f"{SEED}-neverrun-gw0-9") is False
+    # Half the requests are done and then answered 500. With this seed the first request (the
+    # fork's CreateBucket) is one of them: botocore retries it, gets 409 because the first
+    # attempt went through, and the janitor adopts the fork instead of failing or retrying
+    # with another name. The next requests are answered normally.
+    with EmulatorProcess(seed="late-seed", faults="late=0.5,seed=13") as emulator:
+        name = f"late-seed-{unique('r').replace('-', '')[:10]}-gw0-0"
+        janitor = janitor_for(emulator)
+        janitor.fork(name, "late-seed")
+        assert name in janitor.created
+        assert janitor.delete(name) is True
+        assert janitor.delete(name) is False  # a second delete is safe
+        assert janitor.delete("late-seed-neverrun-gw0-9") is False
 
 
 def test_a_foreign_bucket_with_the_name_is_a_collision(
@@ -38,6 +55,14 @@ def test_a_foreign_bucket_with_the_name_is_a_collision(
     janitor = janitor_for(emulator)
     with pytest.raises(ForkNameTakenError, match="already exists"):
         janitor.fork(name, SEED)
+    # Even a fork of the same seed is not adopted when the name was taken before our first
+    # attempt: it may be a kept fork of an earlier run.
+    other = f"{SEED}-{unique('r').replace('-', '')[:10]}-gw0-2"
+    fork(s3, other, SEED)
+    with pytest.raises(ForkNameTakenError):
+        janitor.fork(other, SEED)
+    assert other not in janitor.created
+    force_delete(s3, other)
     assert name not in janitor.created
     assert janitor.delete(name) is False  # named like ours, but not a fork: left alone
     assert name in {b["Name"] for b in s3.list_buckets()["Buckets"]}
