@@ -113,7 +113,7 @@ FULL = Sizes(
     upload_tests=5,
     isolation_runs=5,
     unused_tests=200,
-    unused_runs=21,
+    unused_runs=31,
     xdist_tests=200,
     xdist_seed_objects=10,
     xdist_runs=3,
@@ -349,7 +349,12 @@ def bench_isolation(sizes: Sizes, run: Runner, workdir: Path) -> tuple[list[Row]
             times(ratio(copy, fork)),
         ),
     ]
-    notes = [
+    medians_text = ", ".join(
+        f"{name} {medians[f'{name}-{tests}']:.2f} s / {medians[f'{name}-1']:.2f} s"
+        for name, (tests, _, _) in variants.items()
+    )
+    notes = [f"1: whole-run medians, N tests / 1 test: {medians_text}"]
+    notes += [
         f"1: the {name} runs printed {len(found)} pytest warnings, e.g. {found[0][:200]}"
         for name, found in warnings.items()
         if found
@@ -505,7 +510,7 @@ def bench_memory(sizes: Sizes, workdir: Path) -> list[Row]:
             f"{emulator.forks} forks of a {emulator.mem_seed:,} x "
             f"{emulator.mem_object_bytes // 1024} KB seed: {memory.live:.1f} MB vs "
             f"{memory.before:.1f} MB (+{growth:.2f} MB)",
-            "1",
+            "1 reading each",
             times(memory.live / memory.before),
             "growth < 5 MB",
             growth < 5.0,
@@ -581,10 +586,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.tiny:
         print(TINY_NOTE)
         print()
+    warm_up = f"one warm-up round before {'2, 3, 4 and 5' if sizes.warm_up else '2 and 3'}"
     print(
         "Medians of interleaved repetitions (order rotated every repetition; runs = "
-        "repetitions x variants); 1, 4 and 5 time whole `python -m pytest` runs in "
-        "subprocesses, 2, 3 and 6 are emulator_bench's measurements."
+        f"repetitions x variants; {warm_up}). 1, 4 and 5 time whole `python -m pytest` runs "
+        "in subprocesses; 2, 3 and 6 are emulator_bench's measurements. 1: per-test cost = "
+        "(run of N tests - run of 1 test) / (N - 1)."
     )
     print()
     print("| # | comparison | measured (medians) | runs | ratio | target | met |")

@@ -373,14 +373,15 @@ class ForkJanitor:
 
     def _empty_and_delete(self, name: str) -> None:
         client = self.workers
-        paginator = client.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=name):
+        while True:
+            # Always list from the start: a page marker pointing at a key deleted meanwhile
+            # ends some servers' listings early (moto's does).
+            page = client.list_object_versions(Bucket=name, MaxKeys=1000)
             entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            if not entries:
+                break
             objects = [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in entries]
-            for start in range(0, len(objects), 1000):
-                client.delete_objects(
-                    Bucket=name, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
-                )
+            client.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
         client.delete_bucket(Bucket=name)
 
     def _force_delete(self, name: str) -> bool:

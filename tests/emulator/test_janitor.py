@@ -67,3 +67,20 @@ def test_a_foreign_bucket_with_the_name_is_a_collision(
     assert janitor.delete(name) is False  # named like ours, but not a fork: left alone
     assert name in {b["Name"] for b in s3.list_buckets()["Buckets"]}
     s3.delete_bucket(Bucket=name)
+
+
+def test_copy_mode_copies_and_deletes_more_than_a_page_of_objects(tmp_path: Any) -> None:
+    seed_dir = tmp_path / "seed"
+    seed_dir.mkdir()
+    for i in range(1203):
+        (seed_dir / f"k{i:04d}").write_bytes(b"x")
+    with EmulatorProcess(seed="copy-seed", seed_dir=seed_dir) as emulator:
+        janitor = janitor_for(emulator)
+        janitor.copy_mode = True
+        name = "copy-seed-copytest1-m-0"
+        janitor.fork(name, "copy-seed")
+        s3 = janitor.workers
+        assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 1000  # a full first page
+        assert janitor.fork_source(name) is None  # a plain bucket, not a fork
+        assert janitor.delete(name) is True  # empties all 1,203 objects, then deletes
+        assert name not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
