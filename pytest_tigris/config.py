@@ -11,7 +11,6 @@ No pytest import here: ``plugin.py`` reads the options and ini keys and hands th
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +125,8 @@ _BY_NAME = {o.name: o for o in OPTIONS}
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """``KEY=VALUE`` lines of a ``.env`` file (``export``, quotes and ``#`` comments allowed)."""
+    import shlex
+
     values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8")

@@ -8,11 +8,8 @@ the sweeper which run made a fork.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -57,6 +54,10 @@ def valid_bucket_name(name: str) -> bool:
 
 
 def _short_hash(text: str, length: int) -> str:
+    # Imported here: the plugin module is imported by every pytest run.
+    import base64
+    import hashlib
+
     digest = hashlib.blake2b(text.encode(), digest_size=10).digest()
     return base64.b32encode(digest).decode().lower()[:length]
 
@@ -77,6 +78,9 @@ def normalize_run_id(raw: str) -> str:
 
 def random_run_id() -> str:
     """Eight random base-32 characters: two concurrent runs never share one."""
+    import base64
+    import secrets
+
     return base64.b32encode(secrets.token_bytes(5)).decode().lower()
 
 
