@@ -30,7 +30,7 @@ import tigris_boto3_ext as tx
 
 from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.naming import parse_fork_name
-from tests.helpers import make_client
+from tests.helpers import inner_pytest, make_client
 
 SEED = "cleanup-seed"
 SEED_OBJECTS = {"manifest.json": b'{"n": 2}', "data/a.txt": b"alpha\n", "data/b.txt": b"bravo\n"}
@@ -331,24 +331,7 @@ class Runner:
         out.mkdir()
         log = self.project.parent / f"{name}.log"
         run_id = uuid.uuid4().hex[:8]
-        xdist = ["-n", str(n)] if n else []
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:benchmark",
-            "-p",
-            "no:hypothesispytest",
-            "--tigris-run-id",
-            run_id,
-            *xdist,
-            *args,
-        ]
+        command = inner_pytest("--tigris-run-id", run_id, *args, workers=n)
         with open(log, "wb") as handle:
             process = subprocess.Popen(
                 command,

@@ -41,7 +41,14 @@ from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.exceptions import TigrisForkError, TigrisUnsafeDeleteError
 from pytest_tigris.janitor import ForkJanitor
 from pytest_tigris.naming import parse_fork_name
-from tests.helpers import body, create_snapshot_bucket, force_delete, fork, make_client
+from tests.helpers import (
+    body,
+    create_snapshot_bucket,
+    force_delete,
+    fork,
+    inner_pytest,
+    make_client,
+)
 
 SEED_OBJECTS = {"manifest.json": b'{"n": 2}', "shared.txt": b"seed\n", "data/a.txt": b"alpha\n"}
 SUMMARY = re.compile(r"forks: (\d+) created, (\d+) deleted, (\d+) kept, (\d+) leaked")
@@ -109,22 +116,7 @@ class Project:
         if seed is not None:
             environ["PYTEST_TIGRIS_SEED"] = seed
         environ.update(env or {})
-        xdist = ["-n", str(n)] if n else []
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:benchmark",
-            "-p",
-            "no:hypothesispytest",
-            *xdist,
-            *args,
-        ]
+        command = inner_pytest(*args, workers=n)
         process = subprocess.Popen(
             command,
             cwd=self.path,
