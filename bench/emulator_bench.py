@@ -338,13 +338,20 @@ def command_line(arguments: Sequence[str], script: Path | None = None) -> str:
     return shlex.join(["python", shown, *arguments])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def parse_arguments(
+    argv: Sequence[str] | None, doc: str | None
+) -> tuple[argparse.Namespace, list[str]]:
+    """The benches' shared command line (``--tiny``): parsed options and the raw arguments."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument(
         "--tiny", action="store_true", help="Small sizes and few repetitions (for the test suite)"
     )
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
+    return parser.parse_args(arguments), arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, arguments = parse_arguments(argv, __doc__)
     sizes = TINY if args.tiny else FULL
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tigris-bench-") as tmp:

@@ -32,7 +32,6 @@ exit status is 0 unless a measurement itself failed. Linux only (RSS is read fro
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -555,12 +554,7 @@ def machine() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--tiny", action="store_true", help="Small sizes and few repetitions (for the test suite)"
-    )
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
+    args, arguments = emulator_bench.parse_arguments(argv, __doc__)
     sizes = TINY if args.tiny else FULL
     host = machine()
     started = time.perf_counter()
