@@ -106,3 +106,15 @@ def inner_pytest(*args: str, workers: int = 0) -> list[str]:
     if workers:
         command += ["-n", str(workers)]
     return [*command, *args]
+
+
+def isolate_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    """Clear the AWS, pytest-tigris and CI variables this machine may have, so an inner run
+    sees only ``values`` (set here)."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "PYTEST_TIGRIS_", "GITHUB_", "CI_")):
+            monkeypatch.delenv(name)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)

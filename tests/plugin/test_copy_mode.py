@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import body, keys
+from tests.helpers import body, isolate_env, keys
 
 SEED = "plain-seed"
 
@@ -84,9 +83,7 @@ def plain_s3() -> Iterator[str]:
 def test_copy_mode_isolates_tests_on_plain_s3(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, plain_s3: str, workers: int
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "PYTEST_TIGRIS_")):
-            monkeypatch.delenv(name)
+    isolate_env(monkeypatch)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -106,9 +103,7 @@ def test_copy_mode_isolates_tests_on_plain_s3(
 def test_native_mode_on_plain_s3_fails_loudly(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, plain_s3: str
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "PYTEST_TIGRIS_")):
-            monkeypatch.delenv(name)
+    isolate_env(monkeypatch)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

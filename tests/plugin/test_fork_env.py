@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
+
+from tests.helpers import isolate_env
 
 INNER = """
 import os
@@ -67,9 +68,7 @@ def test_a_boto3_client_from_the_environment_hits_the_fork(tigris_fork, monkeypa
 def test_fork_env_with_the_aws_cli(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "PYTEST_TIGRIS_")):
-            monkeypatch.delenv(name)
+    isolate_env(monkeypatch)
     seed = pytester.mkdir("seed")
     (seed / "docs").mkdir()
     (seed / "docs" / "a.txt").write_text("a")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import tigris_boto3_ext
 from botocore.config import Config
 
 from pytest_tigris.emulator import EmulatorProcess
+from tests.helpers import isolate_env
 
 SEED = "retry-seed"
 INNER = """
@@ -42,9 +42,7 @@ def test_hundred_forks_pass_with_ten_percent_faults(
     # DeleteBucket that happened although the client saw an error).
     faults = "slowdown=0.04,error=0.04,late=0.02,seed=11"
     with EmulatorProcess(seed=SEED, seed_dir=seed_dir, faults=faults) as emulator:
-        for name in list(os.environ):
-            if name.startswith(("AWS_", "PYTEST_TIGRIS_", "GITHUB_", "CI_")):
-                monkeypatch.delenv(name)
+        isolate_env(monkeypatch)
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", emulator.endpoint_url)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_tigris.emulator import EmulatorProcess
-from tests.helpers import SEED
+from tests.helpers import SEED, isolate_env
 
 SECRET = "tsec_VerySecretValue42"
 TOKEN = "tok_SessionTokenValue77"
@@ -43,9 +42,7 @@ def test_secrets_never_appear_in_output(
     workers: int,
 ) -> None:
     with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
-        for name in list(os.environ):
-            if name.startswith(("AWS_", "PYTEST_TIGRIS_")):
-                monkeypatch.delenv(name)
+        isolate_env(monkeypatch)
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", emulator.endpoint_url)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tid_Visible")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
