@@ -155,7 +155,8 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parser.error(f"--seed-dir {args.seed_dir}: no such folder")
         if args.seed is None:
             parser.error("--seed-dir needs --seed NAME (the bucket to load it into)")
-    from .emulator.models import EmulatorError, validate_bucket_name
+    from .emulator.errors import EmulatorError
+    from .emulator.models import validate_bucket_name
     from .emulator.responses import Faults
 
     if args.seed is not None:

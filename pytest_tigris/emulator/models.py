@@ -21,6 +21,20 @@ from pathlib import Path
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import FakeBucket, FakeKey, S3Backend, s3_backends
 
+from .errors import (
+    AccessDenied,
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketHasForks,
+    BucketNotEmpty,
+    EmulatorError,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidRequest,
+    NoSuchBucket,
+    NoSuchSnapshot,
+    NotSnapshotEnabled,
+)
 from .store import Clock, TigrisKeyStore, WeakInstanceTracker, dispose_versions
 
 __all__ = [
@@ -39,17 +53,6 @@ REGION = "us-east-1"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-class EmulatorError(Exception):
-    """An S3-style error answer: HTTP status, error code and message."""
-
-    def __init__(self, status: int, code: str, message: str, resource: str = "") -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.resource = resource
-
-
 def validate_bucket_name(name: str) -> None:
     """Raise 400 ``InvalidBucketName`` unless ``name`` follows Tigris's (and S3's) bucket rules."""
     ok = (
@@ -65,7 +68,7 @@ def validate_bucket_name(name: str) -> None:
         except ValueError:
             pass
     if not ok:
-        raise EmulatorError(400, "InvalidBucketName", "The specified bucket is not valid.", name)
+        raise InvalidBucketName(name)
 
 
 @dataclass
@@ -158,7 +161,7 @@ class TigrisBackend:
     def bucket(self, name: str) -> FakeBucket:
         bucket = self.s3.buckets.get(name)
         if bucket is None:
-            raise EmulatorError(404, "NoSuchBucket", "The specified bucket does not exist", name)
+            raise NoSuchBucket(name)
         return bucket
 
     def meta(self, name: str) -> TigrisMeta | None:
@@ -181,21 +184,9 @@ class TigrisBackend:
 
     def _check_new_name(self, name: str) -> None:
         if name in self.s3.buckets:
-            raise EmulatorError(
-                409,
-                "BucketAlreadyOwnedByYou",
-                "Your previous request to create the named bucket succeeded and you already "
-                "own it.",
-                name,
-            )
+            raise BucketAlreadyOwnedByYou(name)
         if name in s3_backends.bucket_accounts:
-            raise EmulatorError(
-                409,
-                "BucketAlreadyExists",
-                "The requested bucket name is not available. Bucket names are global: "
-                "please select a different name and try again.",
-                name,
-            )
+            raise BucketAlreadyExists(name)
 
     @staticmethod
     def _make_snapshot_store(bucket: FakeBucket, store: TigrisKeyStore) -> None:
@@ -219,13 +210,7 @@ class TigrisBackend:
     def _snapshot_meta(self, name: str) -> TigrisMeta:
         meta = self.meta(name)
         if meta is None or not meta.snapshot_enabled:
-            raise EmulatorError(
-                400,
-                "InvalidRequest",
-                f"Bucket {name} is not snapshot-enabled: create it with the "
-                "X-Tigris-Enable-Snapshot: true header to take snapshots or fork it.",
-                name,
-            )
+            raise NotSnapshotEnabled(name)
         return meta
 
     def list_snapshots(self, name: str) -> list[SnapshotRecord]:
@@ -240,20 +225,15 @@ class TigrisBackend:
             meta = self.meta(name)
             number = _parse_version(version)
             if meta is None or number is None or number not in meta.snapshots:
-                raise EmulatorError(
-                    404, "NoSuchSnapshot", f"Bucket {name} has no snapshot {version}.", name
-                )
+                raise NoSuchSnapshot(name, version)
             del meta.snapshots[number]
 
     def resolve_snapshot(self, name: str, version: str) -> int:
         """The clock time of a snapshot version; any ns timestamp is accepted, as on Tigris."""
         number = _parse_version(version)
         if number is None:
-            raise EmulatorError(
-                400,
-                "InvalidArgument",
-                f"Snapshot version {version!r} is not a nanosecond timestamp.",
-                name,
+            raise InvalidArgument(
+                f"Snapshot version {version!r} is not a nanosecond timestamp.", name
             )
         return number
 
@@ -264,12 +244,7 @@ class TigrisBackend:
         with self.lock.exclusive():
             self._check_new_name(name)
             if source not in self.s3.buckets:
-                raise EmulatorError(
-                    404,
-                    "NoSuchBucket",
-                    f"The fork source bucket {source} does not exist.",
-                    source,
-                )
+                raise NoSuchBucket(source, f"The fork source bucket {source} does not exist.")
             src_bucket = self.s3.buckets[source]
             src_meta = self._snapshot_meta(source)
             if snapshot is None:
@@ -279,12 +254,7 @@ class TigrisBackend:
                 number = _parse_version(snapshot)
                 record = src_meta.snapshots.get(number) if number is not None else None
                 if record is None:
-                    raise EmulatorError(
-                        404,
-                        "NoSuchSnapshot",
-                        f"Bucket {source} has no snapshot {snapshot}.",
-                        source,
-                    )
+                    raise NoSuchSnapshot(source, snapshot)
                 at = record.version
                 snapshot_created = record.created_at
             bucket = self.s3.create_bucket(name, REGION)
@@ -335,9 +305,7 @@ class TigrisBackend:
 
     def list_forks(self, source: str) -> list[FakeBucket]:
         if source not in self.s3.buckets:
-            raise EmulatorError(
-                403, "AccessDenied", f"Access Denied: no bucket {source} is yours.", source
-            )
+            raise AccessDenied(f"Access Denied: no bucket {source} is yours.", source)
         meta = self.meta(source)
         children = sorted(meta.children) if meta else []
         return [self.s3.buckets[c] for c in children if c in self.s3.buckets]
@@ -348,17 +316,9 @@ class TigrisBackend:
             bucket = self.bucket(name)
             meta: TigrisMeta | None = getattr(bucket, "tigris", None)
             if meta and meta.children:
-                raise EmulatorError(
-                    409,
-                    "BucketHasForks",
-                    f"Bucket {name} has forks ({', '.join(sorted(meta.children))}): "
-                    "delete the forks first.",
-                    name,
-                )
+                raise BucketHasForks(name, sorted(meta.children))
             if not force and (bucket.keys or bucket.multiparts):
-                raise EmulatorError(
-                    409, "BucketNotEmpty", "The bucket you tried to delete is not empty", name
-                )
+                raise BucketNotEmpty(name)
             self._drop(bucket)
 
     def _drop(self, bucket: FakeBucket) -> None:
@@ -427,11 +387,8 @@ class TigrisBackend:
         if not self.exists(name):
             self.create_bucket(name, snapshot_enabled=True)
         elif not self.is_snapshot_enabled(name):
-            raise EmulatorError(
-                409,
-                "InvalidRequest",
-                f"Seed bucket {name} exists and is not snapshot-enabled.",
-                name,
+            raise InvalidRequest(
+                f"Seed bucket {name} exists and is not snapshot-enabled.", name, status=409
             )
         if folder is None:
             return 0

@@ -18,8 +18,16 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from .auth import AuthError, SigV4Verifier
-from .models import (
+from .errors import (
+    AccessDenied,
     EmulatorError,
+    InternalError,
+    InvalidArgument,
+    NoSuchBucket,
+    SlowDown,
+    VersioningRequired,
+)
+from .models import (
     TigrisBackend,
     TigrisMeta,
     iso,
@@ -116,11 +124,9 @@ class TigrisMiddleware:
         head = method == "HEAD"
         try:
             if path.startswith("/moto-api"):
-                raise EmulatorError(
-                    403,
-                    "AccessDenied",
+                raise AccessDenied(
                     "moto's control API is disabled: it would wipe every bucket of a running "
-                    "test session.",
+                    "test session."
                 )
             if self.verifier is not None:
                 self.verifier.verify(environ)
@@ -128,9 +134,7 @@ class TigrisMiddleware:
             _rewrite_region(environ)
             if late:
                 self._route(environ, lambda *args: None, method, path)
-                raise EmulatorError(
-                    500, "InternalError", "We encountered an internal error. (injected, late)"
-                )
+                raise InternalError("injected, late")
             return self._route(environ, start_response, method, path)
         except AuthError as exc:
             return _error(start_response, 403, exc.code, exc.message, head=head)
@@ -145,11 +149,9 @@ class TigrisMiddleware:
             roll = self._random.random()
         faults = self.faults
         if roll < faults.slowdown:
-            raise EmulatorError(503, "SlowDown", "Please reduce your request rate. (injected)")
+            raise SlowDown("injected")
         if roll < faults.slowdown + faults.error:
-            raise EmulatorError(
-                500, "InternalError", "We encountered an internal error. (injected)"
-            )
+            raise InternalError("injected")
         return roll < faults.slowdown + faults.error + faults.late
 
     # -- routing --------------------------------------------------------------------------
@@ -186,13 +188,7 @@ class TigrisMiddleware:
             and backend.is_snapshot_enabled(bucket)
             and b"Enabled" not in _body(environ)
         ):
-            raise EmulatorError(
-                400,
-                "InvalidArgument",
-                f"Versioning of snapshot-enabled bucket {bucket} cannot be suspended: "
-                "snapshots and forks read its old versions.",
-                bucket,
-            )
+            raise VersioningRequired(bucket, "it is snapshot-enabled")
 
         if (
             key
@@ -290,15 +286,11 @@ class TigrisMiddleware:
         snapshot = header.get("x-tigris-snapshot")
         if snapshot is not None:
             if not backend.exists(bucket):
-                raise EmulatorError(
-                    404, "NoSuchBucket", "The specified bucket does not exist", bucket
-                )
+                raise NoSuchBucket(bucket)
             label = None
             flag, _, rest = snapshot.partition(";")
             if flag.strip().lower() != "true":
-                raise EmulatorError(
-                    400, "InvalidArgument", "X-Tigris-Snapshot must be 'true' or 'true; name=N'."
-                )
+                raise InvalidArgument("X-Tigris-Snapshot must be 'true' or 'true; name=N'.")
             rest = rest.strip()
             if rest.startswith("name="):
                 label = rest[len("name=") :]
@@ -418,7 +410,7 @@ class TigrisMiddleware:
 
     def _metadata(self, bucket: str) -> dict[str, Any]:
         if not self.backend.exists(bucket):
-            raise EmulatorError(404, "NoSuchBucket", "The specified bucket does not exist", bucket)
+            raise NoSuchBucket(bucket)
         meta = self.backend.meta(bucket)
         if meta is None:
             b = self.backend.bucket(bucket)
