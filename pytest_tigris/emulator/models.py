@@ -8,6 +8,7 @@ Everything that changes state lives here; ``responses.py`` only parses HTTP. Tig
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import itertools
 import re
@@ -35,7 +36,13 @@ from .errors import (
     NoSuchSnapshot,
     NotSnapshotEnabled,
 )
-from .store import Clock, TigrisKeyStore, WeakInstanceTracker, dispose_versions
+from .store import (
+    Clock,
+    ListingKeyStore,
+    TigrisKeyStore,
+    WeakInstanceTracker,
+    dispose_versions,
+)
 
 __all__ = [
     "REGION",
@@ -179,7 +186,11 @@ class TigrisBackend:
             now = _now()
             bucket.tigris = TigrisMeta(snapshot_enabled=snapshot_enabled, created_at=now)
             if snapshot_enabled:
-                self._make_snapshot_store(bucket, TigrisKeyStore(self.clock, name))
+                store = TigrisKeyStore(self.clock, name)
+                store.readers = functools.partial(self.reader_times, name)
+                self._make_snapshot_store(bucket, store)
+            else:
+                bucket.keys = ListingKeyStore()
             return bucket
 
     def _check_new_name(self, name: str) -> None:
@@ -227,6 +238,9 @@ class TigrisBackend:
             if meta is None or number is None or number not in meta.snapshots:
                 raise NoSuchSnapshot(name, version)
             del meta.snapshots[number]
+            keys = self.bucket(name).keys
+            if isinstance(keys, TigrisKeyStore):
+                keys.release_unread()
 
     def resolve_snapshot(self, name: str, version: str) -> int:
         """The clock time of a snapshot version; any ns timestamp is accepted, as on Tigris."""
@@ -259,6 +273,7 @@ class TigrisBackend:
                 snapshot_created = record.created_at
             bucket = self.s3.create_bucket(name, REGION)
             store = self._fork_store(name, src_bucket.keys, at)
+            store.readers = functools.partial(self.reader_times, name)
             self._make_snapshot_store(bucket, store)
             bucket.tigris = TigrisMeta(
                 snapshot_enabled=True,
@@ -274,6 +289,23 @@ class TigrisBackend:
         store = TigrisKeyStore(self.clock, name, parent=parent, at=at)
         store.on_clone = self._copy_tags
         return store
+
+    def reader_times(self, name: str) -> set[int]:
+        """The clock times ``name``'s past is still read at: its snapshots, its forks' points.
+
+        A fork of a fork reads its parent no later than the parent's own fork point, so the
+        direct children's points cover every descendant.
+        """
+        bucket = self.s3.buckets.get(name)
+        meta: TigrisMeta | None = getattr(bucket, "tigris", None)
+        if meta is None:
+            return set()
+        times = set(meta.snapshots)
+        for child_name in meta.children:
+            child_meta: TigrisMeta | None = getattr(self.s3.buckets.get(child_name), "tigris", None)
+            if child_meta is not None and child_meta.fork_version is not None:
+                times.add(child_meta.fork_version)
+        return times
 
     def _copy_tags(self, source: FakeKey, clone: FakeKey) -> None:
         tags = self.s3.tagger.get_tag_dict_for_resource(source.arn)
@@ -342,6 +374,8 @@ class TigrisBackend:
             parent_meta: TigrisMeta | None = getattr(parent, "tigris", None)
             if parent_meta:
                 parent_meta.children.discard(name)
+            if parent is not None and isinstance(parent.keys, TigrisKeyStore):
+                parent.keys.release_unread()
         self.s3.buckets.pop(name, None)
         s3_backends.bucket_accounts.pop(name, None)
 

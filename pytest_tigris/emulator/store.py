@@ -20,7 +20,7 @@ import copy
 import io
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from moto.s3.models import FakeDeleteMarker, FakeKey
@@ -28,6 +28,7 @@ from moto.s3.utils import _VersionedKeyStore
 
 __all__ = [
     "Clock",
+    "ListingKeyStore",
     "SharedValueBuffer",
     "TigrisKeyStore",
     "WeakInstanceTracker",
@@ -148,7 +149,34 @@ def dispose_versions(versions: list[Any]) -> None:
             version.dispose()
 
 
-class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
+class ListingKeyStore(_VersionedKeyStore):  # type: ignore[misc]
+    """moto's key store whose object listings leave out keys that are deleted now.
+
+    moto lists objects from ``items()`` and only drops delete markers after it has collected
+    the common prefixes, so a folder whose every key was deleted would still be listed and
+    would shift ``KeyCount`` and page boundaries. ``items()``/``values()`` therefore yield live
+    objects only; ``iterlists()`` (the version listing) and ``len()``/``bool()`` (is the bucket
+    empty?) still count every version and delete marker, as S3 does.
+    """
+
+    def _live_lists(self) -> dict[str, list[Any]]:
+        raw: dict[str, list[Any]] = dict.copy(self)
+        return raw
+
+    def _iteritems(self) -> Iterator[tuple[str, Any]]:
+        for name, versions in self._live_lists().items():
+            if versions and not isinstance(versions[-1], FakeDeleteMarker):
+                yield name, versions[-1]
+
+    def _itervalues(self) -> Iterator[Any]:
+        for _, latest in self._iteritems():
+            yield latest
+
+    items = iteritems = _iteritems  # type: ignore[assignment]
+    values = itervalues = _itervalues  # type: ignore[assignment]
+
+
+class TigrisKeyStore(ListingKeyStore):
     """moto's key store for a snapshot-enabled bucket, with time-stamped versions and forks.
 
     ``parent``/``at`` make it a fork: keys it holds no entry for are read from ``parent`` as it
@@ -156,6 +184,11 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
     ``[]``, ``get``, ``getlist``, ``setlist``, ``pop``, ``items``, ``values``, ``iterlists``,
     ``len``); the ones that hand out a key moto may change materialise it first, the listing
     ones hand out the parent's keys read-only.
+
+    A version moto removes (a delete by version id, or the key popped once it has no version
+    left) leaves the bucket's current state only: it is *retired* at that clock time and stays
+    visible to reads at earlier times, which is what the bucket's snapshots and its forks read.
+    Its bytes are released once no time in ``readers()`` can see it any more.
     """
 
     def __init__(
@@ -171,12 +204,17 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
         self.parent = parent
         self.at = at
         # Keys removed outright (moto pops a key once its last version is deleted) that must not
-        # fall through to the parent again, with the time they were removed.
+        # fall through to the parent again, with the first time they were removed.
         self._hidden: dict[str, int] = {}
+        # Versions no longer in the current state, each with the time it was retired.
+        self._retired: dict[str, list[tuple[Any, int]]] = {}
         self._lock = threading.RLock()
         # Called with (inherited key, fork's clone) when a key is materialised, to copy what
         # moto keeps outside the key (its tags).
         self.on_clone: Callable[[FakeKey, FakeKey], None] | None = None
+        # The clock times this store can still be read at: its snapshots and the fork points of
+        # its live forks. None: nothing reads its past, retired versions are released at once.
+        self.readers: Callable[[], Collection[int]] | None = None
 
     # -- stamping -------------------------------------------------------------------------
     def _stamp(self, version: Any) -> None:
@@ -188,21 +226,30 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
                 version._version_id = str(stamp)
 
     # -- reading at a point in time ---------------------------------------------------------
+    def versions_at(self, name: str, at: int | None = None) -> list[Any]:
+        """The versions of ``name`` this store itself held at ``at`` (None: now), oldest first."""
+        live: list[Any] = dict.get(self, name) or []
+        if at is None:
+            return list(live)
+        held = [v for v in live if stamp_of(v) <= at]
+        held += [v for v, retired in self._retired.get(name, ()) if stamp_of(v) <= at < retired]
+        held.sort(key=stamp_of)
+        return held
+
     def visible(self, name: str, at: int | None = None) -> Any:
         """The version of ``name`` visible at ``at`` (None: now); a delete marker or None."""
-        versions = dict.get(self, name)
+        versions = self.versions_at(name, at)
         if versions:
-            if at is None:
-                return versions[-1]
-            for version in reversed(versions):
-                if stamp_of(version) <= at:
-                    return version
-        hidden = self._hidden.get(name)
-        if hidden is not None and (at is None or hidden <= at):
+            return versions[-1]
+        if self._is_hidden(name, at):
             return None
         if self.parent is None:
             return None
         return self.parent.visible(name, self._parent_at(at))
+
+    def _is_hidden(self, name: str, at: int | None) -> bool:
+        hidden = self._hidden.get(name)
+        return hidden is not None and (at is None or hidden <= at)
 
     def _parent_at(self, at: int | None) -> int | None:
         if self.at is None:
@@ -215,24 +262,60 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
         if self.parent is not None:
             for name, versions in self.parent.view(self._parent_at(at)).items():
                 latest = versions[-1]
-                if isinstance(latest, FakeDeleteMarker):
-                    continue
-                hidden = self._hidden.get(name)
-                if hidden is not None and (at is None or hidden <= at):
+                if isinstance(latest, FakeDeleteMarker) or self._is_hidden(name, at):
                     continue
                 merged[name] = [latest]
-        own: dict[str, list[Any]] = dict.copy(self)
-        for name, versions in own.items():
-            if at is not None:
-                versions = [v for v in versions if stamp_of(v) <= at]
+        names: set[str] = set(dict.keys(self))
+        if at is not None:
+            names.update(self._retired)
+        for name in names:
+            versions = self.versions_at(name, at)
             if versions:
-                merged[name] = list(versions)
+                merged[name] = versions
         return merged
 
     def own_versions(self) -> list[Any]:
-        """Every version this store itself holds (not the inherited ones)."""
+        """Every version this store itself holds, retired ones included (not the inherited)."""
         own: dict[str, list[Any]] = dict.copy(self)
-        return [v for versions in own.values() for v in versions]
+        versions = [v for versions in own.values() for v in versions]
+        versions += [v for retired in self._retired.values() for v, _ in retired]
+        return versions
+
+    # -- retiring and releasing versions ----------------------------------------------------
+    def _retire(self, name: str, versions: list[Any], when: int) -> None:
+        if versions:
+            self._retired.setdefault(name, []).extend((v, when) for v in versions)
+            self._release_unread(name, self._reader_times())
+
+    def _reader_times(self) -> Collection[int]:
+        return self.readers() if self.readers is not None else ()
+
+    def _release_unread(self, name: str, readers: Collection[int]) -> None:
+        retired = self._retired.get(name)
+        if not retired:
+            return
+        seen: set[int] = set()
+        for at in readers:
+            versions = self.versions_at(name, at)
+            if versions:
+                seen.add(id(versions[-1]))
+        kept = [(v, when) for v, when in retired if id(v) in seen]
+        if kept:
+            self._retired[name] = kept
+        else:
+            del self._retired[name]
+        dispose_versions([v for v, _ in retired if id(v) not in seen])
+
+    def release_unread(self) -> None:
+        """Release retired versions no reader can see since a snapshot or fork went away."""
+        readers = self._reader_times()
+        with self._lock:
+            for name in list(self._retired):
+                self._release_unread(name, readers)
+
+    def retired_count(self) -> int:
+        """How many retired versions are still kept for a snapshot or fork."""
+        return sum(len(retired) for retired in self._retired.values())
 
     # -- materialising inherited keys -----------------------------------------------------
     def materialise(self, name: str) -> None:
@@ -276,16 +359,30 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
         return super().getlist(name, default)
 
     def setlist(self, name: Any, list_: Any) -> Any:
+        # moto disposes the versions left out of the new list; here they are retired instead.
         self._materialise(name)
-        for version in list_ if isinstance(list_, (list, tuple)) else [list_]:
+        new = list(list_) if isinstance(list_, (list, tuple)) else [list_]
+        for version in new:
             self._stamp(version)
-        return super().setlist(name, list_)
+        with self._lock:
+            current: list[Any] = dict.get(self, name) or []
+            dropped = [v for v in current if not any(v is kept for kept in new)]
+            dict.__setitem__(self, name, new)
+            if dropped:
+                when = self.clock.next()
+                if not new and self.parent is not None:
+                    # moto pops the key next; from now on it must not fall through either.
+                    self._hidden.setdefault(name, when)
+                self._retire(name, dropped, when)
 
     def pop(self, name: str) -> None:  # type: ignore[override]
         self._materialise(name)
-        super().pop(name)
-        if self.parent is not None:
-            self._hidden[name] = self.clock.next()
+        with self._lock:
+            versions: list[Any] = dict.pop(self, name)
+            when = self.clock.next()
+            if self.parent is not None:
+                self._hidden.setdefault(name, when)
+            self._retire(name, versions, when)
 
     def __len__(self) -> int:
         if self.parent is None:
@@ -295,23 +392,16 @@ class TigrisKeyStore(_VersionedKeyStore):  # type: ignore[misc]
     def __bool__(self) -> bool:
         return dict.__len__(self) > 0 or (self.parent is not None and len(self) > 0)
 
-    def _self_iterable(self) -> dict[str, Any]:
+    def _live_lists(self) -> dict[str, list[Any]]:
         return self.view()
 
-    def _iteritems(self) -> Iterator[tuple[str, Any]]:
-        for name, versions in self.view().items():
-            yield name, versions[-1]
-
-    def _itervalues(self) -> Iterator[Any]:
-        for versions in self.view().values():
-            yield versions[-1]
+    def _self_iterable(self) -> dict[str, Any]:
+        return self.view()
 
     def _iterlists(self) -> Iterator[tuple[str, list[Any]]]:
         yield from self.view().items()
 
-    items = iteritems = _iteritems  # type: ignore[assignment]
     lists = iterlists = _iterlists
-    values = itervalues = _itervalues  # type: ignore[assignment]
 
 
 class WeakInstanceTracker:
