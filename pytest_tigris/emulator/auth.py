@@ -77,7 +77,8 @@ def _malformed_header(message: str) -> AuthError:
 
 
 def _malformed_query(message: str) -> AuthError:
-    return AuthError("AuthorizationQueryParametersError", message, 400)
+    # S3 answers a malformed presigned query 403, unlike a malformed Authorization header.
+    return AuthError("AuthorizationQueryParametersError", message)
 
 
 def _framing(message: str) -> AuthError:
@@ -453,7 +454,9 @@ class SigV4Verifier:
             timestamp = amz_date
         else:
             seconds = _parse_http_date(str(environ.get("HTTP_DATE", "")))
-            timestamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds)) if seconds else ""
+            timestamp = (
+                time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds)) if seconds is not None else ""
+            )
         if seconds is None:
             raise AuthError(
                 "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header"
@@ -472,10 +475,11 @@ class SigV4Verifier:
                 "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
             )
         if not _DIGITS.fullmatch(expires):
-            raise _malformed_query("X-Amz-Expires should be a non-negative number of seconds")
+            raise _malformed_query("X-Amz-Expires should be a number of seconds from 0 to 604800")
         if int(expires) > MAX_EXPIRES_SECONDS:
             raise _malformed_query(
-                f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES_SECONDS}"
+                "X-Amz-Expires must be less than a week (in seconds); that is, the given "
+                f"X-Amz-Expires must be less than {MAX_EXPIRES_SECONDS} seconds"
             )
         now = self._clock()
         if signed_at - now > MAX_SKEW_SECONDS:
