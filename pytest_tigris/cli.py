@@ -6,7 +6,9 @@ Exit codes: 0 ok, 1 failure, 2 usage error.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import Any
 __all__ = ["main"]
 
 FAULTS_ENV = "PYTEST_TIGRIS_EMULATOR_FAULTS"
+ACCESS_KEY_ENV = "PYTEST_TIGRIS_EMULATOR_ACCESS_KEY"
+SECRET_KEY_ENV = "PYTEST_TIGRIS_EMULATOR_SECRET_KEY"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +39,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run the local Tigris emulator (moto's S3 with Tigris snapshots and forks)",
         description=(
             "Run the local Tigris emulator in the foreground. Prints 'READY http://HOST:PORT' "
-            "on its own line once it accepts requests; stops on Ctrl-C or SIGTERM."
+            "on its own line once it accepts requests; stops on Ctrl-C or SIGTERM. With a key "
+            f"pair (--access-key/--secret-key or ${ACCESS_KEY_ENV}/${SECRET_KEY_ENV}) it "
+            "answers only requests signed with it."
         ),
     )
     emulator.add_argument(
@@ -43,9 +49,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=0,
-        help="port to bind; 0 picks a free one (default: %(default)s)",
+        help="port to bind, 0-65535; 0 picks a free one (default: %(default)s)",
     )
     emulator.add_argument("--seed", metavar="NAME", help="create this snapshot-enabled seed bucket")
     emulator.add_argument(
@@ -54,10 +60,17 @@ def _build_parser() -> argparse.ArgumentParser:
         help="load this folder into the seed bucket (keys = relative paths)",
     )
     emulator.add_argument(
-        "--access-key", metavar="K", help="verify SigV4 signatures with this key id"
+        "--access-key",
+        metavar="K",
+        help=f"verify SigV4 signatures with this key id (default: ${ACCESS_KEY_ENV})",
     )
     emulator.add_argument(
-        "--secret-key", metavar="S", help="secret key that goes with --access-key"
+        "--secret-key",
+        metavar="S",
+        help=(
+            f"secret key that goes with the key id (default: ${SECRET_KEY_ENV}, which keeps "
+            "it out of the process list)"
+        ),
     )
     emulator.add_argument(
         "--faults",
@@ -69,7 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     emulator.add_argument(
-        "--parent-pid", type=int, metavar="PID", help="exit when the process PID is gone"
+        "--parent-pid", type=_pid, metavar="PID", help="exit when the process PID is gone"
     )
 
     sweep = commands.add_parser(
@@ -124,6 +137,19 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def _pid(text: str) -> int:
+    # Negative and zero pids name process groups to os.kill: never what is meant here.
+    if not text.isascii() or not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a process id")
+    return int(text)
+
+
 def _endpoint_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint",
@@ -148,11 +174,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if (args.access_key is None) != (args.secret_key is None):
-        parser.error("--access-key and --secret-key go together: give both or neither")
+    access_key = args.access_key or os.environ.get(ACCESS_KEY_ENV) or None
+    secret_key = args.secret_key or os.environ.get(SECRET_KEY_ENV) or None
+    if (access_key is None) != (secret_key is None):
+        if access_key is None:
+            given, missing, env = "--secret-key", "--access-key", ACCESS_KEY_ENV
+        else:
+            given, missing, env = "--access-key", "--secret-key", SECRET_KEY_ENV
+        parser.error(
+            f"{given} and {missing} go together: give both or neither ({missing} may come "
+            f"from ${env})"
+        )
+    _check_keys(parser, access_key, secret_key)
     if args.seed_dir is not None:
-        if not Path(args.seed_dir).is_dir():
-            parser.error(f"--seed-dir {args.seed_dir}: no such folder")
+        problem = _unreadable_folder(Path(args.seed_dir))
+        if problem:
+            parser.error(f"--seed-dir {args.seed_dir}: {problem}")
         if args.seed is None:
             parser.error("--seed-dir needs --seed NAME (the bucket to load it into)")
     from .emulator.errors import EmulatorError
@@ -171,6 +208,18 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         Faults.parse(args.faults)
     except ValueError as exc:
         parser.error(f"--faults: {exc}")
+    loopback = _resolves_to_loopback(parser, args.host, args.port)
+    try:
+        _probe_bind(args.host, args.port)
+    except OSError as exc:
+        return _cannot_listen(args, exc)
+    if not loopback and access_key is None:
+        print(
+            f"pytest-tigris emulator: warning: listening on {args.host} without keys: anyone "
+            "on the network can read and delete every bucket; set "
+            f"${ACCESS_KEY_ENV} and ${SECRET_KEY_ENV} (or --access-key and --secret-key)",
+            file=sys.stderr,
+        )
 
     from .emulator.server import serve
 
@@ -180,17 +229,95 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             port=args.port,
             seed=args.seed,
             seed_dir=args.seed_dir,
-            access_key=args.access_key,
-            secret_key=args.secret_key,
+            access_key=access_key,
+            secret_key=secret_key,
             faults=args.faults,
             parent_pid=args.parent_pid,
         )
     except OSError as exc:
-        print(
-            f"pytest-tigris emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
+        if exc.filename is not None:
+            print(
+                f"pytest-tigris emulator: cannot load --seed-dir: {exc.filename}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return 1
+        return _cannot_listen(args, exc)
+    except EmulatorError as exc:
+        print(f"pytest-tigris emulator: {exc.message}", file=sys.stderr)
         return 1
+
+
+def _cannot_listen(args: argparse.Namespace, exc: OSError) -> int:
+    reason = exc.strerror or str(exc)
+    print(
+        f"pytest-tigris emulator: cannot listen on {args.host}:{args.port}: {reason}",
+        file=sys.stderr,
+    )
+    # An address this machine does not have is a usage error; a busy port is not.
+    return 2 if exc.errno == errno.EADDRNOTAVAIL else 1
+
+
+def _probe_bind(host: str, port: int) -> None:
+    """Raise the OSError the server would meet binding ``host:port``, before anything prints.
+
+    The server binds the same way again moments later; the probe only makes a failure the
+    sole line on stderr (not one after the network warning).
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+_PRINTABLE_ASCII = re.compile(r"[ -~]+")
+
+
+def _check_keys(
+    parser: argparse.ArgumentParser, access_key: str | None, secret_key: str | None
+) -> None:
+    # Request headers arrive as Latin-1, so a non-ASCII key could never match; the key id
+    # travels inside the Credential field, which '/', ',' and spaces would split.
+    if access_key is not None and (
+        not _PRINTABLE_ASCII.fullmatch(access_key) or any(c in access_key for c in " /,")
+    ):
+        parser.error("--access-key: use printable ASCII without spaces, '/' or ','")
+    if secret_key is not None and not _PRINTABLE_ASCII.fullmatch(secret_key):
+        parser.error("--secret-key: use printable ASCII")
+
+
+def _unreadable_folder(folder: Path) -> str | None:
+    """Why the seed folder cannot be loaded, or None when every file in it can be read."""
+    if not folder.exists():
+        return "no such folder"
+    if not folder.is_dir():
+        return "not a folder"
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return "permission denied"
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            path = os.path.join(root, name)
+            if not os.access(path, os.R_OK | os.X_OK):
+                return f"cannot read {path}: permission denied"
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.isfile(path) and not os.access(path, os.R_OK):
+                return f"cannot read {path}: permission denied"
+    return None
+
+
+def _resolves_to_loopback(parser: argparse.ArgumentParser, host: str, port: int) -> bool:
+    """Whether every address ``host`` names is a loopback one; usage error if none."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        parser.error(f"--host {host}: cannot resolve this name to an address")
+    addresses = {str(info[4][0]) for info in infos}
+    return all(ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in addresses)
 
 
 def _connect(parser: argparse.ArgumentParser, endpoint: str | None) -> Any:
@@ -206,7 +333,11 @@ def _connect(parser: argparse.ArgumentParser, endpoint: str | None) -> Any:
         message = str(exc).replace("--tigris-backend=remote", "this command")
         parser.error(message.replace("--tigris-endpoint", "--endpoint"))
     clients = ClientFactory(config, config.endpoint_url)
-    return ForkJanitor(clients.client, config.endpoint_url)
+    return ForkJanitor(
+        clients.client,
+        config.endpoint_url,
+        single_shot_factory=lambda: clients.client(max_attempts=1),
+    )
 
 
 def _run(command: str, janitor: Any, action: Callable[[], int]) -> int:
