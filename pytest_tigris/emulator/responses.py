@@ -1,20 +1,26 @@
 """The emulator's HTTP surface: a WSGI middleware in front of moto's S3 app.
 
-It parses the ``X-Tigris-*`` headers and Tigris's JSON endpoints, answers them from
-:class:`~pytest_tigris.emulator.models.TigrisBackend`, and passes every plain S3 request to
-moto under the backend's shared lock. Path-style addressing only.
+Every request goes through the same steps, in this order: refuse moto's control API, check
+the signature, resolve the bucket and key exactly once (path style or virtual host), read the
+body without holding any lock, then route by ``(method, target, sub-resource)`` through
+:data:`_ROUTES`. Tigris's extensions are answered here from
+:class:`~pytest_tigris.emulator.models.TigrisBackend`; every plain S3 request goes to moto,
+rewritten to path style, so moto and the Tigris rules always agree on the bucket.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
 import random
 import threading
 import uuid
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
 from .auth import AuthError, SigV4Verifier
@@ -23,7 +29,11 @@ from .errors import (
     EmulatorError,
     InternalError,
     InvalidArgument,
+    KeyTooLongError,
+    MalformedXML,
+    MethodNotAllowed,
     NoSuchBucket,
+    NoSuchUpload,
     SlowDown,
     VersioningRequired,
 )
@@ -34,27 +44,93 @@ from .models import (
     snapshot_display_name,
     version_time,
 )
+from .streaming import ObjectStream, hold_file, read_body
 
-__all__ = ["Faults", "TigrisMiddleware"]
+__all__ = ["Faults", "S3Request", "TigrisMiddleware", "resolve_bucket"]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-# Query parameters of a GET on a bucket that still make it a ListObjects(V2) call.
-_LISTING_PARAMS = {
-    "list-type",
-    "prefix",
-    "delimiter",
-    "marker",
-    "max-keys",
-    "encoding-type",
-    "continuation-token",
-    "start-after",
-    "fetch-owner",
+log = logging.getLogger("pytest_tigris.emulator")
+
+# Query parameters that name an S3 sub-resource, in the order they decide the route (a part
+# upload carries both partNumber and uploadId: it is an uploadId request).
+_SUBRESOURCES = (
+    "uploadId",
+    "uploads",
+    "delete",
+    "versioning",
+    "versions",
+    "tagging",
+    "acl",
+    "metadata",
+    "retention",
+    "legal-hold",
+    "attributes",
+    "restore",
+    "select",
+    "lifecycle",
+    "cors",
+    "policy",
+    "policyStatus",
+    "location",
+    "logging",
+    "notification",
+    "website",
+    "encryption",
+    "replication",
+    "object-lock",
+    "ownershipControls",
+    "publicAccessBlock",
+    "accelerate",
+    "requestPayment",
+    "analytics",
+    "inventory",
+    "metrics",
+    "intelligent-tiering",
+    "torrent",
+)
+
+# Requests whose body moto parses as XML: a body that is not XML is the client's mistake.
+_XML_BODIES = {
+    ("POST", "delete"),
+    ("POST", "uploadId"),
+    ("POST", "restore"),
+    ("PUT", "tagging"),
+    ("PUT", "versioning"),
+    ("PUT", "lifecycle"),
+    ("PUT", "cors"),
+    ("PUT", "acl"),
+    ("PUT", "website"),
+    ("PUT", "notification"),
+    ("PUT", "encryption"),
+    ("PUT", "replication"),
+    ("PUT", "object-lock"),
+    ("PUT", "ownershipControls"),
+    ("PUT", "publicAccessBlock"),
+    ("PUT", "logging"),
+    ("PUT", "retention"),
+    ("PUT", "legal-hold"),
+    ("PUT", "accelerate"),
+    ("PUT", "requestPayment"),
 }
 
 # Object sub-resources moto changes on the stored version itself.
 _IN_PLACE = {"tagging", "acl", "retention", "legal-hold"}
+
+MAX_KEY_BYTES = 1024
+
+# Query parameters a GET may carry and still be answered from the object's file in chunks.
+_QUERY_KEEPS_PLAIN_GET = {
+    "versionId",
+    "response-content-type",
+    "response-content-language",
+    "response-expires",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "x-id",
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +175,60 @@ class Faults:
         return self.slowdown > 0 or self.error > 0 or self.late > 0
 
 
+@dataclass
+class S3Request:
+    """One request, with its bucket and key resolved once (path style or virtual host)."""
+
+    environ: dict[str, Any]
+    method: str
+    bucket: str
+    key: str
+    query: dict[str, str]
+    header: dict[str, str]
+    virtual_host: bool = False
+    sub: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sub = next((name for name in _SUBRESOURCES if name in self.query), "")
+
+    @property
+    def target(self) -> str:
+        if not self.bucket:
+            return "service"
+        return "object" if self.key else "bucket"
+
+    @property
+    def head(self) -> bool:
+        return self.method == "HEAD"
+
+    @property
+    def body(self) -> bytes:
+        return bytes(self.environ.get("pytest_tigris.body") or b"")
+
+
+def resolve_bucket(host: str, path: str, virtual_bases: Iterable[str]) -> tuple[str, str, bool]:
+    """``(bucket, key, virtual)`` for a request: ``bucket.<base>`` hosts (``<base>`` one of
+    ``virtual_bases``, ``localhost`` always) name the bucket; anything else is path style.
+
+    IP literals and other host names are path style, so the emulator can be reached through
+    any address or container name; ``path`` is the decoded request path.
+    """
+    name = _host_name(host)
+    for base in {"localhost", *virtual_bases}:
+        suffix = "." + base
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], path.lstrip("/") if path != "/" else "", True
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bucket, key, False
+
+
+def _host_name(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
 class TigrisMiddleware:
     """WSGI app: Tigris's extensions answered here, plain S3 passed to moto."""
 
@@ -109,37 +239,64 @@ class TigrisMiddleware:
         *,
         keys: dict[str, str] | None = None,
         faults: Faults | None = None,
+        virtual_bases: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.backend = backend
         self.verifier = SigV4Verifier(keys) if keys else None
         self.faults = faults or Faults()
+        self.virtual_bases = frozenset(base.lower() for base in virtual_bases if base)
         self._random = random.Random(self.faults.seed)
         self._random_lock = threading.Lock()
 
     # -- entry ----------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = environ.get("PATH_INFO", "/") or "/"
-        head = method == "HEAD"
+        head = environ.get("REQUEST_METHOD") == "HEAD"
         try:
-            if path.startswith("/moto-api"):
-                raise AccessDenied(
-                    "moto's control API is disabled: it would wipe every bucket of a running "
-                    "test session."
-                )
-            if self.verifier is not None:
-                self.verifier.verify(environ)
+            request = self._prepare(environ)
             late = self._inject_fault()
-            _rewrite_region(environ)
             if late:
-                self._route(environ, lambda *args: None, method, path)
+                _drain(self._route(request, lambda *args: None))
                 raise InternalError("injected, late")
-            return self._route(environ, start_response, method, path)
+            return self._route(request, start_response)
         except AuthError as exc:
-            return _error(start_response, 403, exc.code, exc.message, head=head)
+            return _error(start_response, exc.status, exc.code, exc.message, head=head)
         except EmulatorError as exc:
             return _error(start_response, exc.status, exc.code, exc.message, exc.resource, head)
+
+    def _prepare(self, environ: dict[str, Any]) -> S3Request:
+        """Check, resolve and read a request; no lock is held, so a slow client stalls only
+        itself."""
+        path = environ.get("PATH_INFO", "/") or "/"
+        if path.startswith("/moto-api"):
+            raise AccessDenied(
+                "moto's control API is disabled: it would wipe every bucket of a running "
+                "test session."
+            )
+        signed: Any = self.verifier.verify(environ) if self.verifier is not None else None
+        checker = signed.payload_checker() if hasattr(signed, "payload_checker") else None
+        host = str(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
+        bucket, key, virtual = resolve_bucket(host, _decoded(path), self.virtual_bases)
+        if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
+            raise KeyTooLongError(len(key.encode("utf-8", "surrogateescape")))
+        read_body(environ, checker.update if checker is not None else None)
+        if checker is not None:
+            checker.finish()
+        _rewrite_region(environ)
+        if virtual or not _moto_reads_path_style(host):
+            _to_path_style(environ, bucket, virtual)
+        request = S3Request(
+            environ=environ,
+            method=str(environ.get("REQUEST_METHOD", "GET")),
+            bucket=bucket,
+            key=key,
+            query=dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)),
+            header=_headers(environ),
+            virtual_host=virtual,
+        )
+        if (request.method, request.sub) in _XML_BODIES and request.body:
+            _check_xml(request.body, request.sub)
+        return request
 
     def _inject_fault(self) -> bool:
         """Raise an injected early failure; True when this request must fail late."""
@@ -155,134 +312,28 @@ class TigrisMiddleware:
         return roll < faults.slowdown + faults.error + faults.late
 
     # -- routing --------------------------------------------------------------------------
-    def _route(
-        self, environ: dict[str, Any], start_response: StartResponse, method: str, path: str
-    ) -> Iterable[bytes]:
-        bucket, _, key = path.lstrip("/").partition("/")
-        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-        header = _headers(environ)
-        backend = self.backend
+    def _route(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        name = _ROUTES.get((request.method, request.target, request.sub), "_moto")
+        handler: Callable[[S3Request, StartResponse], Iterable[bytes]] = getattr(self, name)
+        return handler(request, start_response)
 
-        if not bucket:
-            if method == "GET" and "x-tigris-snapshot" in header:
-                return self._list_snapshots(start_response, header["x-tigris-snapshot"])
-            if method == "GET" and "x-tigris-fork" in header:
-                return self._list_forks(start_response, header["x-tigris-fork"], query)
-            return self._moto(environ, start_response)
+    # -- service --------------------------------------------------------------------------
+    def _list_buckets(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        header = request.header
+        if "x-tigris-snapshot" in header:
+            return self._list_snapshots(start_response, header["x-tigris-snapshot"])
+        if "x-tigris-fork" in header:
+            return self._list_forks(start_response, header["x-tigris-fork"], request.query)
+        return self._moto(request, start_response)
 
-        if key == "" and not query:
-            if method == "PUT":
-                return self._put_bucket(environ, start_response, bucket, header)
-            if method == "DELETE":
-                return self._delete_bucket(start_response, bucket, header)
-            if method == "HEAD":
-                return self._moto(environ, start_response, extra=self._bucket_headers(bucket))
-
-        if method == "GET" and key == "" and "metadata" in query:
-            return _json(start_response, 200, self._metadata(bucket))
-        if (
-            method == "PUT"
-            and key == ""
-            and "versioning" in query
-            and backend.exists(bucket)
-            and backend.is_snapshot_enabled(bucket)
-            and b"Enabled" not in _body(environ)
-        ):
-            raise VersioningRequired(bucket, "it is snapshot-enabled")
-
-        if (
-            key
-            and method in ("PUT", "DELETE")
-            and _IN_PLACE & set(query)
-            and backend.children(bucket)
-        ):
-            with backend.lock.exclusive():
-                backend.before_in_place_change(bucket, key)
-                return self._call_moto(environ, start_response)
-
-        version = header.get("x-tigris-snapshot-version")
-        reads_object = key != "" and method in ("GET", "HEAD")
-        lists_bucket = key == "" and method == "GET" and set(query) <= _LISTING_PARAMS
-        if version and (reads_object or lists_bucket):
-            with backend.lock.shared(), backend.snapshot_view(bucket, version) as view:
-                return self._moto_as(environ, start_response, bucket, view, key)
-        return self._moto(environ, start_response)
-
-    # -- passing through to moto ----------------------------------------------------------
-    def _moto(
-        self,
-        environ: dict[str, Any],
-        start_response: StartResponse,
-        extra: list[tuple[str, str]] | None = None,
-    ) -> Iterable[bytes]:
-        with self.backend.lock.shared():
-            return self._call_moto(environ, start_response, extra)
-
-    def _call_moto(
-        self,
-        environ: dict[str, Any],
-        start_response: StartResponse,
-        extra: list[tuple[str, str]] | None = None,
-        rename: tuple[str, str] | None = None,
-    ) -> Iterable[bytes]:
-        captured: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured["status"] = status
-            captured["headers"] = headers
-            return lambda data: None
-
-        # Read the whole body while the lock is held: moto's keys may be disposed afterwards.
-        chunks = self.app(environ, capture)
-        try:
-            body = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        headers = list(captured["headers"])
-        if rename is not None:
-            view, real = rename
-            body = body.replace(view.encode(), real.encode())
-            headers = [(k, v.replace(view, real)) for k, v in headers]
-            headers = [
-                (k, str(len(body)) if k.lower() == "content-length" and body else v)
-                for k, v in headers
-            ]
-        if extra and captured["status"].startswith("2"):
-            headers += extra
-        start_response(captured["status"], headers)
-        return [body]
-
-    def _moto_as(
-        self,
-        environ: dict[str, Any],
-        start_response: StartResponse,
-        bucket: str,
-        view: str,
-        key: str,
-    ) -> Iterable[bytes]:
-        """Send a read to the hidden snapshot view of ``bucket`` and answer as ``bucket``."""
-        environ = dict(environ)
-        environ["PATH_INFO"] = f"/{view}/{key}" if key else f"/{view}"
-        for name in ("RAW_URI", "REQUEST_URI"):
-            raw = environ.get(name)
-            if raw:
-                environ[name] = raw.replace(f"/{bucket}", f"/{view}", 1)
-        # Only a listing names the bucket in its body; object bytes must never be rewritten.
-        rename = None if key else (view, bucket)
-        return self._call_moto(environ, start_response, rename=rename)
+    def _no_bucket(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        raise MethodNotAllowed(request.method, "the service (no bucket named)")
 
     # -- buckets --------------------------------------------------------------------------
-    def _put_bucket(
-        self,
-        environ: dict[str, Any],
-        start_response: StartResponse,
-        bucket: str,
-        header: dict[str, str],
-    ) -> Iterable[bytes]:
+    def _put_bucket(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
         backend = self.backend
-        _body(environ)  # a CreateBucketConfiguration (LocationConstraint=auto...) is ignored
+        bucket, header = request.bucket, request.header
+        # A CreateBucketConfiguration (LocationConstraint=auto...) is ignored, as on Tigris.
         snapshot = header.get("x-tigris-snapshot")
         if snapshot is not None:
             if not backend.exists(bucket):
@@ -315,19 +366,21 @@ class TigrisMiddleware:
         backend.create_bucket(bucket, snapshot_enabled=enabled)
         return _empty(start_response, 200, [("Location", f"/{bucket}")])
 
-    def _delete_bucket(
-        self, start_response: StartResponse, bucket: str, header: dict[str, str]
-    ) -> Iterable[bytes]:
+    def _delete_bucket(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        header = request.header
         version = header.get("x-tigris-snapshot-version")
         if version:
-            self.backend.delete_snapshot(bucket, version)
+            self.backend.delete_snapshot(request.bucket, version)
             return _empty(start_response, 204, [])
         force = any(
             header.get(name, "").strip().lower() == "true"
             for name in ("x-tigris-force-delete", "tigris-force-delete")
         )
-        self.backend.delete_bucket(bucket, force=force)
+        self.backend.delete_bucket(request.bucket, force=force)
         return _empty(start_response, 204, [])
+
+    def _head_bucket(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        return self._moto(request, start_response, extra=self._bucket_headers(request.bucket))
 
     def _bucket_headers(self, bucket: str) -> list[tuple[str, str]]:
         if not self.backend.exists(bucket):
@@ -341,6 +394,190 @@ class TigrisMiddleware:
         if meta and meta.children:
             headers.append(("X-Tigris-Is-Fork-Parent", "true"))
         return headers
+
+    def _put_versioning(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        status = _versioning_status(request.body)
+        bucket = request.bucket
+        if status == "Suspended" and self.backend.exists(bucket):
+            meta = self.backend.meta(bucket)
+            if meta is not None and meta.fork_source:
+                raise VersioningRequired(bucket, "it is a fork")
+            if meta is not None and meta.children:
+                raise VersioningRequired(bucket, "it has forks")
+            if meta is not None and meta.snapshot_enabled:
+                raise VersioningRequired(bucket, "it is snapshot-enabled")
+        return self._moto(request, start_response)
+
+    def _list_objects(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        return self._maybe_at_version(request, start_response)
+
+    def _bucket_metadata(
+        self, request: S3Request, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        return _json(start_response, 200, self._metadata(request.bucket))
+
+    # -- objects --------------------------------------------------------------------------
+    def _read_object(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        return self._maybe_at_version(request, start_response)
+
+    def _change_in_place(
+        self, request: S3Request, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        backend = self.backend
+        if not backend.children(request.bucket):
+            return self._moto(request, start_response)
+        with backend.lock.exclusive():
+            backend.before_in_place_change(request.bucket, request.key)
+            return self._call_moto(request, start_response)
+
+    def _upload(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        # moto answers 500 for a part, completion or listing of an upload it does not know.
+        if self.backend.exists(request.bucket):
+            uploads = self.backend.bucket(request.bucket).multiparts
+            if request.query.get("uploadId", "") not in uploads:
+                raise NoSuchUpload(request.query.get("uploadId", ""))
+        return self._moto(request, start_response)
+
+    def _maybe_at_version(
+        self, request: S3Request, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        version = request.header.get("x-tigris-snapshot-version")
+        listing = request.target == "bucket"
+        backend = self.backend
+        if version and (not listing or not request.sub):
+            with backend.lock.shared(), backend.snapshot_view(request.bucket, version) as view:
+                return self._moto_as(request, start_response, view)
+        return self._moto(request, start_response)
+
+    # -- passing through to moto ----------------------------------------------------------
+    def _moto(
+        self,
+        request: S3Request,
+        start_response: StartResponse,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> Iterable[bytes]:
+        with self.backend.lock.shared():
+            return self._call_moto(request, start_response, extra)
+
+    def _call_moto(
+        self,
+        request: S3Request,
+        start_response: StartResponse,
+        extra: list[tuple[str, str]] | None = None,
+        rename: tuple[str, str] | None = None,
+        bucket: str | None = None,
+    ) -> Iterable[bytes]:
+        """Call moto with the lock held; large object reads answer in chunks afterwards."""
+        stream = None
+        if request.method == "GET" and request.target == "object" and not request.sub:
+            stream = self._open_stream(request, bucket or request.bucket)
+        environ = request.environ
+        if stream is not None:
+            # moto answers the headers (conditions, ranges, metadata, checksums); the
+            # bytes come from the object's file.
+            environ = dict(environ, REQUEST_METHOD="HEAD")
+        status, headers, body = self._moto_call(request, environ)
+        if stream is not None:
+            release, fileno, key = stream
+            size = int(key.size)
+            if status[:3] not in ("200", "206"):
+                release()
+                status, headers, body = self._moto_call(request, request.environ)
+            else:
+                start, stop = _byte_span(headers, size)
+                headers = [
+                    (k, str(stop - start) if k.lower() == "content-length" else v)
+                    for k, v in headers
+                ]
+                if (start, stop) == (0, size):
+                    headers = _get_checksum_headers(request, key, headers)
+                start_response(status, headers)
+                return ObjectStream(release, fileno, start, stop)
+        if rename is not None:
+            view, real = rename
+            body = body.replace(view.encode(), real.encode())
+            headers = [(k, v.replace(view, real)) for k, v in headers]
+            headers = [
+                (k, str(len(body)) if k.lower() == "content-length" and body else v)
+                for k, v in headers
+            ]
+        if extra and status.startswith("2"):
+            headers += extra
+        start_response(status, headers)
+        return [body]
+
+    def _moto_call(
+        self, request: S3Request, environ: dict[str, Any]
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = status
+            captured["headers"] = headers
+            return lambda data: None
+
+        try:
+            # Read the whole answer while the lock is held: moto's keys may be disposed later.
+            chunks = self.app(environ, capture)
+            try:
+                body = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except EmulatorError:
+            raise
+        except Exception as exc:
+            if (request.method, request.sub) in _XML_BODIES:
+                raise MalformedXML(f"{request.sub} request") from None
+            log.exception("moto failed on %s %s", request.method, environ.get("PATH_INFO"))
+            raise InternalError(f"{type(exc).__name__} in the emulator") from None
+        return captured["status"], list(captured["headers"]), body
+
+    def _open_stream(
+        self, request: S3Request, bucket: str
+    ) -> tuple[Callable[[], None], int, Any] | None:
+        """A hold on the bytes of a large object this GET will read, or None."""
+        if set(request.query) - _QUERY_KEEPS_PLAIN_GET or "partNumber" in request.query:
+            return None
+        if "x-amz-server-side-encryption-customer-algorithm" in request.header:
+            return None
+        try:
+            key = self.backend.s3.get_object(
+                bucket, request.key, version_id=request.query.get("versionId")
+            )
+        except Exception:
+            return None  # moto answers the error itself
+        if key is None:
+            return None
+        held = hold_file(key)
+        if held is None:
+            return None
+        release, fileno = held
+        return release, fileno, key
+
+    def _moto_as(
+        self, request: S3Request, start_response: StartResponse, view: str
+    ) -> Iterable[bytes]:
+        """Send a read to the hidden snapshot view of the bucket and answer as the bucket."""
+        environ = dict(request.environ)
+        bucket, key = request.bucket, request.key
+        environ["PATH_INFO"] = f"/{view}/{_path_key(key)}" if key else f"/{view}"
+        for name in ("RAW_URI", "REQUEST_URI"):
+            raw = environ.get(name)
+            if raw:
+                environ[name] = raw.replace(f"/{bucket}", f"/{view}", 1)
+        viewed = S3Request(
+            environ=environ,
+            method=request.method,
+            bucket=view,
+            key=key,
+            query=request.query,
+            header=request.header,
+        )
+        # Only a listing names the bucket in its body; object bytes must never be rewritten.
+        rename = None if key else (view, bucket)
+        return self._call_moto(viewed, start_response, rename=rename, bucket=view)
 
     # -- Tigris listings ------------------------------------------------------------------
     def _list_snapshots(self, start_response: StartResponse, bucket: str) -> Iterable[bytes]:
@@ -367,9 +604,16 @@ class TigrisMiddleware:
         forks = self.backend.list_forks(source)
         start = 0
         token = query.get("continuation-token")
-        if token and token.isdigit():
+        if token:
+            if not token.isdigit():
+                raise InvalidArgument(f"The continuation token {token!r} is not valid.")
             start = int(token)
-        size = int(query["max-buckets"]) if query.get("max-buckets", "").isdigit() else 1000
+        raw_size = query.get("max-buckets", "1000")
+        if not raw_size.isdigit() or not 1 <= int(raw_size) <= 10000:
+            raise InvalidArgument(
+                f"max-buckets must be a whole number from 1 to 10000, not {raw_size!r}."
+            )
+        size = int(raw_size)
         page = forks[start : start + size]
         payload: dict[str, Any] = {"Owner": {"ID": "", "DisplayName": ""}}
         if page:
@@ -425,27 +669,137 @@ class TigrisMiddleware:
         }
 
 
+# The route table: (method, target, sub-resource) -> handler; anything else goes to moto.
+_ROUTES: dict[tuple[str, str, str], str] = {
+    ("GET", "service", ""): "_list_buckets",
+    ("PUT", "service", ""): "_no_bucket",
+    ("POST", "service", ""): "_no_bucket",
+    ("DELETE", "service", ""): "_no_bucket",
+    ("PUT", "bucket", ""): "_put_bucket",
+    ("DELETE", "bucket", ""): "_delete_bucket",
+    ("HEAD", "bucket", ""): "_head_bucket",
+    ("GET", "bucket", ""): "_list_objects",
+    ("GET", "bucket", "metadata"): "_bucket_metadata",
+    ("PUT", "bucket", "versioning"): "_put_versioning",
+    ("GET", "object", ""): "_read_object",
+    ("HEAD", "object", ""): "_read_object",
+    **{("PUT", "object", sub): "_change_in_place" for sub in _IN_PLACE},
+    ("DELETE", "object", "tagging"): "_change_in_place",
+    **{(method, "object", "uploadId"): "_upload" for method in ("PUT", "POST", "GET", "DELETE")},
+}
+
+
 # -- helpers ------------------------------------------------------------------------------
+def _drain(answer: Iterable[bytes]) -> None:
+    try:
+        for _ in answer:
+            pass
+    finally:
+        close = getattr(answer, "close", None)
+        if close is not None:
+            close()
+
+
+def _decoded(path: str) -> str:
+    # WSGI gives PATH_INFO as latin-1 text of the raw bytes: recover the UTF-8 key.
+    try:
+        return path.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return path
+
+
+def _path_key(key: str) -> str:
+    return key.encode("utf-8").decode("latin-1")
+
+
+def _moto_reads_path_style(host: str) -> bool:
+    """True when moto would take the bucket from the path for this Host header."""
+    name = _host_name(host)
+    if not name or name.startswith("localhost") or "." not in name:
+        return True
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _to_path_style(environ: dict[str, Any], bucket: str, virtual: bool) -> None:
+    """Rewrite a request so moto reads the bucket we resolved from the path, never the Host."""
+    port = str(environ.get("SERVER_PORT") or "")
+    environ["HTTP_HOST"] = f"localhost:{port}" if port else "localhost"
+    if not virtual:
+        return
+    path = environ.get("PATH_INFO", "/") or "/"
+    environ["PATH_INFO"] = f"/{bucket}{path}" if path != "/" else f"/{bucket}"
+    for name in ("RAW_URI", "REQUEST_URI"):
+        raw = environ.get(name)
+        if raw:
+            raw_path, sep, raw_query = str(raw).partition("?")
+            prefix = "/" + quote(bucket)
+            environ[name] = (prefix + raw_path if raw_path != "/" else prefix) + sep + raw_query
+
+
+def _check_xml(body: bytes, what: str) -> None:
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise MalformedXML(f"{what} request: no DTDs")
+    try:
+        ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise MalformedXML(f"{what} request") from None
+
+
+def _versioning_status(body: bytes) -> str:
+    _check_xml(body, "versioning")
+    root = ElementTree.fromstring(body)
+    status = [el.text for el in root.iter() if _local(el.tag) == "Status"]
+    if _local(root.tag) != "VersioningConfiguration" or len(status) > 1:
+        raise MalformedXML("versioning request")
+    value = (status[0] or "").strip() if status else ""
+    if value not in ("", "Enabled", "Suspended"):
+        raise MalformedXML("versioning request: Status is Enabled or Suspended")
+    return value
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _get_checksum_headers(
+    request: S3Request, key: Any, headers: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The checksum headers a GET carries where moto's HEAD differs: a multipart object's
+    composite checksum is ``<value>-<parts>``, with its type (clients skip validating it)."""
+    algorithm = getattr(key, "checksum_algorithm", None)
+    if request.header.get("x-amz-checksum-mode") != "ENABLED" or not algorithm:
+        return headers
+    name = f"x-amz-checksum-{algorithm.lower()}"
+    value = str(key.checksum_value)
+    if key.checksum_type == "COMPOSITE":
+        value = f"{value}-{key.checksum_parts}"
+    out = [(k, v) for k, v in headers if k.lower() not in (name, "x-amz-checksum-type")]
+    out.append((name, value))
+    if key.checksum_type:
+        out.append(("x-amz-checksum-type", str(key.checksum_type)))
+    return out
+
+
+def _byte_span(headers: list[tuple[str, str]], size: int) -> tuple[int, int]:
+    """The bytes a 200/206 answer carries, from moto's Content-Range (none: all of them)."""
+    for name, value in headers:
+        if name.lower() == "content-range":
+            span = value.split()[-1].split("/")[0]
+            first, _, last = span.partition("-")
+            return int(first), int(last) + 1
+    return 0, size
+
+
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
     out = {}
     for name, value in environ.items():
         if name.startswith("HTTP_"):
             out[name[5:].replace("_", "-").lower()] = str(value)
     return out
-
-
-def _body(environ: dict[str, Any]) -> bytes:
-    """Read (once) and keep the request body, leaving it readable for moto."""
-    cached = environ.get("pytest_tigris.body")
-    if cached is None:
-        import io
-
-        length = environ.get("CONTENT_LENGTH") or "0"
-        stream = environ.get("wsgi.input")
-        cached = stream.read(int(length)) if stream and length.isdigit() else b""
-        environ["pytest_tigris.body"] = cached
-        environ["wsgi.input"] = io.BytesIO(cached)
-    return bytes(cached)
 
 
 def _rewrite_region(environ: dict[str, Any]) -> None:
@@ -511,7 +865,9 @@ _REASONS = {
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
+    405: "Method Not Allowed",
     409: "Conflict",
     500: "Internal Server Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
 }

@@ -23,6 +23,7 @@ from typing import Any
 __all__ = ["READY_PREFIX", "EmulatorProcess", "EmulatorServer", "EmulatorStartError"]
 
 READY_PREFIX = "READY "
+SOCKET_TIMEOUT = 30.0
 
 
 class EmulatorStartError(RuntimeError):
@@ -79,7 +80,13 @@ class EmulatorServer:
         if self.seed is not None:
             self.seeded_objects = backend.load_seed(self.seed, self.seed_dir)
         moto_app = create_backend_app("s3")
-        app = TigrisMiddleware(moto_app, backend, keys=self.keys, faults=Faults.parse(self.faults))
+        app = TigrisMiddleware(
+            moto_app,
+            backend,
+            keys=self.keys,
+            faults=Faults.parse(self.faults),
+            virtual_bases=_virtual_bases(self.host),
+        )
         moto_app.request_class = _raw_body_request(moto_app.request_class)
         # Bind here, so a busy port is an OSError (werkzeug would print and sys.exit).
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -141,11 +148,16 @@ def _raw_body_request(base: type) -> type:
 
         @property
         def data(self) -> bytes:
-            return bytes(self.get_data(cache=True))
+            return self._raw()
 
         @property
         def body(self) -> bytes:
-            return bytes(self.get_data(cache=True))
+            return self._raw()
+
+        def _raw(self) -> bytes:
+            # The middleware has read the body already (in chunks, before any lock).
+            read = self.environ.get("pytest_tigris.body")
+            return bytes(read) if read is not None else bytes(self.get_data(cache=True))
 
     return RawBodyRequest
 
@@ -154,10 +166,24 @@ def _KeepAliveHandler() -> type:
     from werkzeug.serving import WSGIRequestHandler
 
     class Handler(WSGIRequestHandler):
-        # HTTP/1.1 keeps boto3's connections open: no TCP handshake per request.
         protocol_version = "HTTP/1.1"
+        # A client that stops sending (mid-headers or mid-body) gives up its thread after
+        # this long; it never holds a lock another request needs while it is read.
+        timeout = SOCKET_TIMEOUT
 
     return Handler
+
+
+def _virtual_bases(host: str) -> set[str]:
+    """Host names under which ``bucket.<name>`` is virtual-host addressing (always
+    ``localhost``; also the name the emulator was bound to, when it is not an address)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return {"localhost", host.lower()}
+    return {"localhost"}
 
 
 def _quiet() -> None:
