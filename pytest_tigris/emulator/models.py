@@ -11,6 +11,7 @@ import datetime
 import functools
 import ipaddress
 import itertools
+import os
 import re
 import threading
 import time
@@ -47,6 +48,7 @@ from .store import (
 __all__ = [
     "REGION",
     "EmulatorError",
+    "InvalidSeedFolder",
     "RWLock",
     "SnapshotRecord",
     "TigrisBackend",
@@ -426,16 +428,38 @@ class TigrisBackend:
             )
         if folder is None:
             return 0
-        count = 0
+        files = _seed_files(folder)
         with self.lock.shared():
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                key = path.relative_to(folder).as_posix()
+            for key, path in files:
                 self.s3.put_object(name, key, path.read_bytes())
-                count += 1
-        return count
+        return len(files)
 
     def all_buckets(self) -> dict[str, FakeBucket]:
         return dict(self.s3.buckets)
+
+
+class InvalidSeedFolder(ValueError):
+    """A ``--seed-dir`` folder holds something that cannot become an object key."""
+
+
+def _seed_files(folder: Path) -> list[tuple[str, Path]]:
+    """(key, file) for every file under ``folder``, checked before anything is loaded.
+
+    A name that is not UTF-8 reaches Python as lone surrogates; stored as a key, it would make
+    every later listing of the seed and its forks fail to encode, so it is refused here.
+    """
+    files: list[tuple[str, Path]] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = path.relative_to(folder).as_posix()
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = os.fsencode(path.relative_to(folder))
+            raise InvalidSeedFolder(
+                f"seed folder {folder}: file name {raw!r} is not valid UTF-8: rename it"
+            ) from None
+        files.append((key, path))
+    return files
 
 
 def _parse_version(version: str | None) -> int | None:
