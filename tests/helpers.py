@@ -16,7 +16,7 @@ SEED_FILES = {
 }
 
 
-def make_client(endpoint_url: str, **kwargs: Any) -> Any:
+def make_client(endpoint_url: str, addressing_style: str = "path", **kwargs: Any) -> Any:
     """A boto3 S3 client the way Tigris users build one: region ``auto``, path-style."""
     import boto3
     from botocore.config import Config
@@ -27,7 +27,7 @@ def make_client(endpoint_url: str, **kwargs: Any) -> Any:
         "s3",
         endpoint_url=endpoint_url,
         region_name="auto",
-        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
+        config=Config(s3={"addressing_style": addressing_style}, retries={"total_max_attempts": 1}),
         **kwargs,
     )
 

@@ -273,8 +273,9 @@ class TigrisMiddleware:
                 "moto's control API is disabled: it would wipe every bucket of a running "
                 "test session."
             )
-        signed: Any = self.verifier.verify(environ) if self.verifier is not None else None
-        checker = signed.payload_checker() if hasattr(signed, "payload_checker") else None
+        checker = None
+        if self.verifier is not None:
+            checker = self.verifier.verify(environ).payload_checker()
         host = str(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
         bucket, key, virtual = resolve_bucket(host, _decoded(path), self.virtual_bases)
         if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
