@@ -14,6 +14,8 @@ from .config import TigrisConfig
 __all__ = ["ClientFactory", "check_reachable", "is_loopback", "redact", "redact_secrets"]
 
 _RETRIES = {"mode": "standard", "max_attempts": 6}
+# Seconds the start-up probe waits for an answer (data calls wait a minute).
+PROBE_TIMEOUT = 5.0
 
 
 def is_loopback(endpoint_url: str | None) -> bool:
@@ -26,7 +28,6 @@ def is_loopback(endpoint_url: str | None) -> bool:
         return False
 
 
-_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer", "tigris_boto3_ext")
 _SIGNED = re.compile(
     r"((?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|Signature)[=:]\s*)"
     r"[^&\s,'\"<>]+",
@@ -38,31 +39,45 @@ _redaction_lock = threading.Lock()
 
 
 def redact_secrets(*secrets: str | None) -> None:
-    """Keep these values (and signatures, signed-URL queries) out of the AWS libraries' logs.
+    """Keep these values (and signatures, signed-URL queries) out of every log record.
 
-    botocore logs every request's headers at DEBUG, session token included; with
-    ``--log-level=DEBUG`` pytest would print them. A log record factory rewrites records of
-    those libraries only, before any handler sees them.
+    botocore logs every request's headers at DEBUG, session token included, and a test may
+    log a secret through a logger of its own; pytest prints, captures and writes log records
+    to ``--log-file``. A log record factory rewrites each record before any handler sees it.
     """
     global _factory_installed
     with _redaction_lock:
         _secrets.update(s for s in secrets if s and len(s) >= 4)
-        if _factory_installed:
+        if _factory_installed or not _secrets:
             return
         previous = logging.getLogRecordFactory()
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            if record.name.startswith(_LIBRARIES):
-                try:
-                    message = record.getMessage()
-                except Exception:
-                    return record
-                record.msg, record.args = redact(message), ()
+            _redact_record(record)
             return record
 
         logging.setLogRecordFactory(factory)
         _factory_installed = True
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:
+        return  # logging reports the bad format itself, later
+    masked = redact(message)
+    if masked != message:
+        record.msg, record.args = masked, ()
+    if record.exc_info and not record.exc_text:
+        # Formatted now, so a secret in the exception's message is masked too; handlers
+        # reuse exc_text.
+        text = logging.Formatter().formatException(record.exc_info)
+        masked = redact(text)
+        if masked != text:
+            record.exc_text = masked
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
 
 
 def redact(text: str) -> str:
@@ -129,7 +144,7 @@ class ClientFactory:
                 )
             return self._session
 
-    def client(self, *, max_attempts: int | None = None) -> Any:
+    def client(self, *, max_attempts: int | None = None, read_timeout: float = 60) -> Any:
         """A new S3 client: retries on throttling, 5xx and connection errors; path-style on
         loopback (``bucket.localhost`` does not resolve)."""
         from botocore.config import Config
@@ -145,7 +160,52 @@ class ClientFactory:
                 s3=s3_options,
                 retries=retries,
                 connect_timeout=5,
-                read_timeout=60,
+                read_timeout=read_timeout,
                 max_pool_connections=32,
             ),
         )
+
+    def probe(self, bucket: str, timeout: float = PROBE_TIMEOUT) -> None:
+        """One quick request, to fail in seconds when the endpoint does not answer HTTP.
+
+        Data calls wait up to a minute for an answer and retry five times, which is right for
+        a slow upload and wrong for a server that accepts connections and never answers (it
+        would take seven minutes to say so). Any HTTP answer passes: the seed check that
+        follows explains S3 errors.
+        """
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ReadTimeoutError,
+            SSLError,
+        )
+
+        from .exceptions import TigrisEndpointError
+
+        where = self.endpoint_url or "the default endpoint"
+        try:
+            # botocore's max_attempts counts retries: 0 sends the request once.
+            self.client(max_attempts=0, read_timeout=timeout).head_bucket(Bucket=bucket)
+        except ClientError:
+            return
+        except ReadTimeoutError:
+            raise TigrisEndpointError(
+                f"{where} accepted a connection but sent no answer in {timeout:.0f} s: check "
+                "--tigris-endpoint / AWS_ENDPOINT_URL_S3 (is it an S3 server?)"
+            ) from None
+        except SSLError as exc:
+            raise TigrisEndpointError(
+                f"the TLS certificate of {where} is not trusted ({_tls_reason(exc)}): check "
+                "the URL, or point AWS_CA_BUNDLE at the PEM file of the CA that signed it"
+            ) from None
+        except BotoCoreError:
+            return  # the seed check reports it, with the same retries the data calls get
+
+
+def _tls_reason(exc: Exception) -> str:
+    text = str(exc)
+    match = re.search(r"certificate verify failed: ([^(\]]+)", text)
+    if match:
+        return f"certificate verify failed: {match.group(1).strip()}"
+    match = re.search(r"\[SSL[^\]]*\] ([^(]+)", text)
+    return match.group(1).strip() if match else "TLS handshake failed"

@@ -33,6 +33,7 @@ __all__ = [
     "OPTIONS",
     "Option",
     "TigrisConfig",
+    "check_endpoint_url",
     "read_dotenv",
 ]
 
@@ -124,7 +125,13 @@ _BY_NAME = {o.name: o for o in OPTIONS}
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines of a ``.env`` file (``export``, quotes and ``#`` comments allowed)."""
+    """``KEY=VALUE`` lines of a ``.env`` file (``export``, quotes and ``#`` comments allowed).
+
+    A missing file is empty; a file that is not UTF-8 text or has a line that is not
+    ``KEY=VALUE`` raises :class:`TigrisConfigError` naming the file and line (never the line's
+    text, which may hold a secret).
+    """
+    import re
     import shlex
 
     values: dict[str, str] = {}
@@ -132,20 +139,57 @@ def read_dotenv(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return values
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
+    except UnicodeDecodeError as exc:
+        raise TigrisConfigError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}): save it as UTF-8, or delete it"
+        ) from None
+    assignment = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\s*=")
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip().removeprefix("\ufeff")
+        if not line or line.startswith("#"):
             continue
         if line.startswith("export "):
             line = line[len("export ") :].strip()
+        if not assignment.match(line):
+            raise TigrisConfigError(f"{path} line {number} is not KEY=VALUE: fix or remove it")
         key, _, value = line.partition("=")
-        value = value.strip()
         try:
-            parts = shlex.split(value, comments=True)
-        except ValueError:
-            parts = [value]
+            parts = shlex.split(value.strip(), comments=True)
+        except ValueError as exc:
+            raise TigrisConfigError(
+                f"{path} line {number}: {str(exc).lower()}: fix or remove it"
+            ) from None
         values[key.strip()] = parts[0] if parts else ""
     return values
+
+
+def check_endpoint_url(url: str, source: str) -> str:
+    """``url`` (stripped) if it is an http(s) URL with a host and a valid port; raises
+    :class:`TigrisConfigError` naming ``source`` otherwise."""
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    example = "use e.g. https://t3.storage.dev or http://127.0.0.1:4566"
+    if not url.startswith(("http://", "https://")):
+        raise TigrisConfigError(f"{source}={url!r} is not a URL: {example}")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        reason = "port must be a number from 1 to 65535" if "ort" in str(exc) else f"{exc}"
+        reason = reason[:1].lower() + reason[1:]
+        raise TigrisConfigError(
+            f"{source}={url!r} is not a valid URL ({reason}): {example}"
+        ) from None
+    if not host:
+        raise TigrisConfigError(f"{source}={url!r} has no host name: {example}")
+    if port == 0:
+        raise TigrisConfigError(
+            f"{source}={url!r} is not a valid URL (port must be a number from 1 to 65535): "
+            f"{example}"
+        )
+    return url
 
 
 @dataclass(frozen=True)
@@ -200,17 +244,23 @@ class TigrisConfig:
         inidir: Path | None = None,
         cwd: Path | None = None,
         run_id: str | None = None,
+        dotenv: bool = True,
     ) -> TigrisConfig:
         """Resolve the configuration; raises :class:`TigrisConfigError` with a one-line fix.
 
         ``options`` and ``ini`` map option names (``"seed-dir"``) to raw values or None.
-        ``run_id`` (from the xdist controller) wins over every other source.
+        ``run_id`` (from the xdist controller) wins over every other source. ``dotenv=False``
+        skips ``.env.local``.
         """
         env = dict(os.environ if environ is None else environ)
-        dotenv = read_dotenv((rootdir or Path.cwd()) / DOTENV)
+        from_file = read_dotenv((rootdir or Path.cwd()) / DOTENV) if dotenv else {}
         # .env.local fills gaps only: the real environment always wins.
-        aws = {**dotenv, **{k: v for k, v in env.items() if v}}
+        aws = {**from_file, **{k: v for k, v in env.items() if v}}
         cwd = cwd or Path.cwd()
+
+        def sourced(variable: str) -> str:
+            # A value from .env.local says so: the user may not know that file is read.
+            return variable if env.get(variable) else f"{variable} (in {DOTENV})"
 
         def pick(name: str) -> tuple[str | None, str]:
             opt = _BY_NAME[name]
@@ -222,7 +272,7 @@ class TigrisConfig:
                 return str(value), f"ini {opt.ini}"
             value = aws.get(opt.env)
             if value:
-                return value, opt.env
+                return value, sourced(opt.env)
             return None, opt.flag
 
         def choice(name: str, default: str) -> str:
@@ -242,12 +292,13 @@ class TigrisConfig:
         endpoint, endpoint_source = pick("endpoint")
         explicit_endpoint = endpoint is not None
         if endpoint is None:
-            endpoint = aws.get("AWS_ENDPOINT_URL_S3") or aws.get("AWS_ENDPOINT_URL") or None
-            endpoint_source = "AWS_ENDPOINT_URL_S3"
-        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise TigrisConfigError(
-                f"{endpoint_source}={endpoint!r} is not a URL: use e.g. https://t3.storage.dev"
-            )
+            for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+                endpoint = aws.get(variable) or None
+                if endpoint is not None:
+                    endpoint_source = sourced(variable)
+                    break
+        if endpoint is not None:
+            endpoint = check_endpoint_url(endpoint, endpoint_source)
 
         access_key = aws.get("AWS_ACCESS_KEY_ID")
         secret_key = aws.get("AWS_SECRET_ACCESS_KEY")

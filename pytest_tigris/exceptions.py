@@ -4,9 +4,11 @@ from __future__ import annotations
 
 __all__ = [
     "TigrisConfigError",
+    "TigrisEmulatorError",
     "TigrisEndpointError",
     "TigrisError",
     "TigrisForkError",
+    "TigrisHookError",
     "TigrisSeedError",
     "TigrisUnsafeDeleteError",
 ]
@@ -26,6 +28,14 @@ class TigrisSeedError(TigrisConfigError):
 
 class TigrisEndpointError(TigrisConfigError):
     """The endpoint refused the connection, the credentials, or does not speak S3/Tigris."""
+
+
+class TigrisHookError(TigrisConfigError):
+    """A ``pytest_tigris_*`` hook implementation raised; the message names it and where."""
+
+
+class TigrisEmulatorError(TigrisError):
+    """The embedded emulator did not start, or stopped during the run."""
 
 
 class TigrisForkError(TigrisError):

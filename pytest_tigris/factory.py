@@ -10,18 +10,29 @@ import itertools
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .client import ClientFactory, check_reachable
 from .config import TigrisConfig
 from .coordination import RunContext, pid_alive
-from .exceptions import TigrisConfigError, TigrisForkError
+from .exceptions import (
+    TigrisConfigError,
+    TigrisEmulatorError,
+    TigrisEndpointError,
+    TigrisForkError,
+    TigrisHookError,
+)
 from .janitor import ForkJanitor, ForkNameTakenError
 from .naming import fork_name, valid_bucket_name
+
+if TYPE_CHECKING:
+    from .emulator import EmulatorProcess
 
 __all__ = ["Changes", "FactoryHooks", "Fork", "TigrisForkFactory"]
 
@@ -145,6 +156,8 @@ class TigrisForkFactory:
         self.deleted_names: list[str] = []
         self.fork_times: list[float] = []
         self.errors: list[str] = []
+        self._emulator: EmulatorProcess | None = None
+        self._emulator_pid: int | None = None
 
     @classmethod
     def from_config(
@@ -179,39 +192,113 @@ class TigrisForkFactory:
             if self.config.is_emulator:
                 endpoint = self._start_emulator()
                 self.config = replace(self.config, endpoint_url=endpoint)
-            self._clients = ClientFactory(self.config, endpoint)
+            self._clients = clients = ClientFactory(self.config, endpoint)
             self._janitor = ForkJanitor(
                 self._clients.client,
                 endpoint,
                 protected={self.config.seed},
                 remote=not self.config.is_emulator,
                 copy_mode=self.config.fork_mode == "copy",
+                single_shot_factory=lambda: clients.client(max_attempts=1),
             )
             self._started = True
             if not self.config.is_emulator:
                 check_reachable(endpoint)
+                self._clients.probe(self.config.seed)
                 self._janitor.check_seed(self.config.seed)
 
     def _start_emulator(self) -> str:
-        from .emulator import EmulatorProcess
+        from .emulator import EmulatorProcess, EmulatorStartError
 
         with self.run.registry() as registry:
+            failed = registry.get("emulator_error")
+            if failed:
+                # Another process of this run tried already: the same error, not a retry.
+                error = TigrisHookError if failed["hook"] else TigrisEmulatorError
+                raise error(failed["message"])
             emulator = registry.get("emulator")
-            if emulator and pid_alive(int(emulator["pid"])):
+            if emulator:
+                self._emulator_pid = int(emulator["pid"])
+                if self.emulator_gone():
+                    raise self._emulator_died()
                 return str(emulator["endpoint"])
-            process = EmulatorProcess(
-                seed=self.config.seed,
-                seed_dir=self.config.seed_dir,
-                parent_pid=self.run.controller_pid,
-                log_path=self.run.shared_dir / "emulator.log",
-            ).start()
+            try:
+                if self.config.seed_dir is not None:
+                    _check_readable(self.config.seed_dir)
+                process = EmulatorProcess(
+                    seed=self.config.seed,
+                    seed_dir=self.config.seed_dir,
+                    parent_pid=self.run.controller_pid,
+                    log_path=self._emulator_log,
+                ).start()
+            except EmulatorStartError as exc:
+                registry["emulator_error"] = {"message": str(exc), "hook": False}
+                raise TigrisEmulatorError(str(exc)) from None
             assert process.process is not None
             endpoint = process.endpoint_url
-            self._emulator = process
             clients = ClientFactory(self.config, endpoint)
-            self.hooks.populate_seed(clients.client(), self.config.seed)
+            try:
+                self.hooks.populate_seed(clients.client(), self.config.seed)
+            except Exception as exc:
+                process.stop()
+                message = hook_failure("pytest_tigris_populate_seed", exc)
+                registry["emulator_error"] = {"message": message, "hook": True}
+                raise TigrisHookError(message) from None
+            self._emulator = process
+            self._emulator_pid = process.process.pid
             registry["emulator"] = {"endpoint": endpoint, "pid": process.process.pid}
             return endpoint
+
+    # -- the emulator's health ------------------------------------------------------------
+    @property
+    def _emulator_log(self) -> Path:
+        return self.run.shared_dir / "emulator.log"
+
+    def emulator_gone(self, *, probe: bool = False) -> bool:
+        """Whether the run's emulator process has exited (False on a remote backend).
+
+        ``probe`` also counts an emulator that refuses connections as gone: a process that
+        is not ours to reap may linger as a zombie after it was killed.
+        """
+        pid = self._emulator_pid
+        if pid is None:
+            return False
+        own = self._emulator.process if self._emulator is not None else None
+        if own is not None and own.poll() is not None:
+            return True
+        if not pid_alive(pid):
+            return True
+        if probe and self._clients is not None:
+            try:
+                check_reachable(self._clients.endpoint_url, timeout=2.0)
+            except TigrisEndpointError:
+                return True
+        return False
+
+    def _emulator_died(self) -> TigrisEmulatorError:
+        own = self._emulator.process if self._emulator is not None else None
+        how = ""
+        if own is not None and own.returncode is not None:
+            code = own.returncode
+            how = f", killed by signal {-code}" if code < 0 else f", exit status {code}"
+        return TigrisEmulatorError(
+            f"the Tigris emulator (pid {self._emulator_pid}{how}) stopped during the run; "
+            f"{_log_tail(self._emulator_log)}"
+        )
+
+    @contextmanager
+    def _watching_emulator(self) -> Iterator[None]:
+        """Report a dead emulator as such, not as a refused connection to some URL."""
+        if self.emulator_gone():
+            raise self._emulator_died()
+        try:
+            yield
+        except TigrisEmulatorError:
+            raise
+        except Exception:
+            if self.emulator_gone(probe=True):
+                raise self._emulator_died() from None
+            raise
 
     def pinned_snapshot(self, seed: str) -> str | None:
         """The snapshot every fork of ``seed`` in this run is made from (taken once per run).
@@ -251,6 +338,12 @@ class TigrisForkFactory:
         return self.create(source, snapshot=snapshot, kind="factory")
 
     def create(self, source: str | None = None, *, snapshot: str | None = None, kind: str) -> Fork:
+        """A new fork of ``source`` (``fork`` with the fixture's ``kind`` for the summary)."""
+        self.start()
+        with self._watching_emulator():
+            return self._create(source, snapshot, kind)
+
+    def _create(self, source: str | None, snapshot: str | None, kind: str) -> Fork:
         source = source or self.config.seed
         if snapshot is None and (source == self.config.seed or not self._is_live_fork(source)):
             snapshot = self.pinned_snapshot(source)
@@ -263,7 +356,7 @@ class TigrisForkFactory:
             self.run.log_fork(name)
             started = time.perf_counter()
             try:
-                janitor.fork(name, source, snapshot)
+                janitor.fork(name, source, snapshot, owner=self.run.run_id)
             except ForkNameTakenError as exc:
                 # Someone else's bucket: the end-of-run sweep must not touch it.
                 self.run.spare(name)
@@ -313,6 +406,11 @@ class TigrisForkFactory:
 
     def delete(self, fork: Fork) -> bool:
         """Force-delete ``fork`` (False if it was already gone)."""
+        if self.emulator_gone():
+            # The fork went with the emulator: nothing is left to delete.
+            with self._lock:
+                self.live.pop(fork.name, None)
+            return False
         deleted = self.janitor.delete(fork.name)
         with self._lock:
             # A fork this process made and did not delete before is gone now either way (a
@@ -360,6 +458,52 @@ class TigrisForkFactory:
             "fork_times": self.fork_times,
             "errors": self.errors,
         }
+
+
+def _check_readable(folder: Path) -> None:
+    """Fail with the file's name before the emulator starts (it would only say that it did
+    not start)."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise TigrisConfigError(
+                f"--tigris-seed-dir {folder}: cannot read {path.relative_to(folder)} "
+                f"({exc.strerror or exc}): fix its permissions or move it out of the folder"
+            ) from None
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    tail = [line.strip()[:200] for line in text.splitlines() if line.strip()][-lines:]
+    if not tail:
+        return "its log is empty"
+    return "last lines of its log: " + " | ".join(tail)
+
+
+def hook_failure(hook: str, exc: BaseException) -> str:
+    """One line for an exception raised by a hook implementation: its type, message and the
+    line of the implementation that was running (its conftest file and line)."""
+    import os
+    import traceback
+
+    import pluggy
+
+    ours = (os.path.dirname(__file__), os.path.dirname(pluggy.__file__))
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if not frame.filename.startswith(ours):
+            path = frame.filename
+            relative = os.path.relpath(path)
+            where = f" ({path if relative.startswith('..') else relative}:{frame.lineno})"
+            break
+    text = str(exc).strip().splitlines()
+    message = f": {text[0][:200]}" if text else ""
+    return f"{hook} raised {type(exc).__name__}{message}{where}: fix the hook"
 
 
 def summarize_times(times: list[float]) -> tuple[float, float]:

@@ -44,10 +44,16 @@ def tigris_fork_factory(request: pytest.FixtureRequest) -> Iterator[TigrisForkFa
 
     Each fork it makes is deleted at the end of the session (or kept, per --tigris-keep).
     """
-    factory = _factory(request.config)
-    error = _attempt(factory.start)
+    made: list[TigrisForkFactory] = []
+
+    def start() -> None:
+        made.append(_factory(request.config))
+        made[0].start()
+
+    error = _attempt(start)
     if error is not None:
         _fail(request.config, error)
+    factory = made[0]
     yield factory
     for problem in factory.close(failed=request.session.testsfailed > 0):
         request.node.warn(pytest.PytestWarning(f"pytest-tigris: {problem}"))

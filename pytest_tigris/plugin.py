@@ -17,7 +17,7 @@ import pytest
 
 from .config import OPTIONS, TigrisConfig
 from .coordination import RunContext, pid_alive
-from .exceptions import TigrisConfigError, TigrisError
+from .exceptions import TigrisConfigError, TigrisEmulatorError, TigrisError
 from .fixtures import (
     tigris_bucket,
     tigris_client,
@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 CONFIG_KEY = pytest.StashKey["TigrisConfig"]()
+# A configuration error that only matters once a test uses tigris (see pytest_configure).
+CONFIG_ERROR_KEY = pytest.StashKey[str]()
 RUN_KEY = pytest.StashKey[RunContext]()
 FACTORY_KEY = pytest.StashKey["TigrisForkFactory"]()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -75,16 +77,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(option.ini, option.help, default="")
 
 
-def _load_config(config: pytest.Config, run_id: str | None) -> TigrisConfig:
+def _load_config(
+    config: pytest.Config, run_id: str | None, *, environment: bool = True
+) -> TigrisConfig:
     # The one place options and ini keys are read.
     inidir = config.inipath.parent if config.inipath else None
     return TigrisConfig.load(
         options={o.name: config.getoption(o.dest) for o in OPTIONS},
         ini={o.name: str(config.getini(o.ini) or "") or None for o in OPTIONS},
+        environ=None if environment else {},
         rootdir=config.rootpath,
         inidir=inidir,
         cwd=config.invocation_params.dir,
         run_id=run_id,
+        dotenv=environment,
     )
 
 
@@ -94,11 +100,25 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     run_id = workerinput.get("tigris_run_id") if workerinput else None
     try:
-        tigris_config = _load_config(config, run_id)
+        tigris_config: TigrisConfig | None = _load_config(config, run_id)
     except TigrisConfigError as exc:
-        raise pytest.UsageError(f"pytest-tigris: {exc}") from None
-    config.stash[CONFIG_KEY] = tigris_config
-    run = RunContext.from_workerinput(workerinput, tigris_config.run_id)
+        message = f"pytest-tigris: {exc}"
+        try:
+            _load_config(config, run_id, environment=False)
+        except TigrisConfigError:
+            raise pytest.UsageError(message) from None
+        # Only the environment or .env.local is at fault: a run that uses no tigris fixture
+        # is none of our business, so the error waits for the first test that does.
+        config.stash[CONFIG_ERROR_KEY] = message
+        tigris_config = None
+    if tigris_config is not None:
+        config.stash[CONFIG_KEY] = tigris_config
+        _protect_secrets(config, tigris_config)
+    if run_id is None:
+        from .naming import random_run_id
+
+        run_id = tigris_config.run_id if tigris_config else random_run_id()
+    run = RunContext.from_workerinput(workerinput, run_id)
     config.stash[RUN_KEY] = run
     if run.is_controller:
         config.pluginmanager.register(ControllerPlugin(config, run), "tigris-controller")
@@ -124,9 +144,15 @@ def _stop_on_sigterm() -> None:
 
 
 def factory_for(config: pytest.Config) -> TigrisForkFactory:
-    """This process's ``TigrisForkFactory`` (made on first use)."""
+    """This process's ``TigrisForkFactory`` (made on first use).
+
+    Raises :class:`TigrisConfigError` when the configuration could not be loaded.
+    """
     factory = config.stash.get(FACTORY_KEY, None)
     if factory is None:
+        if CONFIG_KEY not in config.stash:
+            message = config.stash.get(CONFIG_ERROR_KEY, "pytest-tigris: not configured")
+            raise TigrisConfigError(message.removeprefix("pytest-tigris: "))
         from .factory import FactoryHooks, TigrisForkFactory
 
         hook = config.hook
@@ -179,22 +205,97 @@ def marker_options(node: pytest.Item) -> tuple[str | None, str | None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
-    if FACTORY_KEY in item.config.stash:
+    if SECRETS_KEY in item.config.stash:
         _redact_report(report)
     return report
 
 
-def _redact_report(report: pytest.TestReport) -> None:
-    """Mask credentials a failing test's traceback, locals or captured output would show
-    (a presigned URL in a local variable, a client's repr...)."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    report = yield
+    if SECRETS_KEY in collector.config.stash:
+        _redact_report(report)
+    return report
+
+
+SECRETS_KEY = pytest.StashKey[bool]()
+
+
+def _protect_secrets(config: pytest.Config, tigris_config: TigrisConfig) -> None:
+    """Mask the run's credentials in everything pytest writes: reports (terminal, junitxml),
+    log records (live, captured, ``--log-file``), warnings and ``--debug``'s log."""
+    if tigris_config.is_emulator:
+        return  # the embedded emulator's keys are dummies
+    secrets = (tigris_config.secret_access_key, tigris_config.session_token)
+    if not any(secrets):
+        return
+    from .client import redact, redact_secrets
+
+    redact_secrets(*secrets)
+    config.stash[SECRETS_KEY] = True
+    # --debug's writer was set before plugins are configured; it logs every hook's arguments.
+    root = config.trace.root
+    writer = getattr(root, "_writer", None)
+    if writer is not None:
+        root.setwriter(lambda text: writer(redact(text)))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message: Any) -> None:
+    # The terminal's warnings summary (and xdist, forwarding it) format this record later.
     from .client import redact
 
-    if report.longrepr is not None:
-        text = str(report.longrepr)
+    warning = warning_message.message
+    if isinstance(warning, Warning) and warning.args:
+        text = str(warning)
         masked = redact(text)
         if masked != text:
-            report.longrepr = masked
-    report.sections = [(title, redact(content)) for title, content in report.sections]
+            warning.args = (masked,)
+    elif isinstance(warning, str):
+        warning_message.message = redact(warning)
+
+
+def _redact_report(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Mask credentials a test's traceback, locals, skip reason or captured output would show
+    (a presigned URL in a local variable, a client's repr...), keeping each part's type:
+    reporters, junitxml and xdist's serialisation tell a skip by its tuple."""
+    report.longrepr = _redacted(report.longrepr, set())
+    report.sections = [(title, _redacted(content, set())) for title, content in report.sections]
+    wasxfail = getattr(report, "wasxfail", None)
+    if isinstance(wasxfail, str):
+        report.wasxfail = _redacted(wasxfail, set())  # type: ignore[union-attr]
+
+
+def _redacted(value: Any, seen: set[int]) -> Any:
+    """``value`` with secrets masked in every string inside it; containers and pytest's
+    representation objects are changed in place, so nothing changes type."""
+    import dataclasses
+
+    from .client import redact
+
+    if isinstance(value, str):
+        return redact(value)
+    if id(value) in seen:
+        return value
+    seen.add(id(value))
+    if isinstance(value, list):
+        value[:] = [_redacted(v, seen) for v in value]
+    elif isinstance(value, tuple) and type(value) is tuple:
+        return tuple(_redacted(v, seen) for v in value)
+    elif isinstance(value, dict):
+        for key in list(value):
+            value[key] = _redacted(value[key], seen)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for name in [f.name for f in dataclasses.fields(value)] + _extra_fields(value):
+            current = getattr(value, name, None)
+            if current is not None:
+                object.__setattr__(value, name, _redacted(current, seen))
+    return value
+
+
+def _extra_fields(value: Any) -> list[str]:
+    # ExceptionChainRepr keeps its last traceback and crash line outside its fields.
+    return [n for n in ("reprtraceback", "reprcrash") if n in getattr(value, "__dict__", {})]
 
 
 def test_failed(node: pytest.Item) -> bool:
@@ -227,8 +328,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     # Set up the backend now, so a bad endpoint or seed is one clear line and exit code 4
     # rather than an error in every test.
-    factory = factory_for(config)
     try:
+        factory = factory_for(config)
         factory.start()
         factory.pinned_snapshot(factory.config.seed)
     except TigrisError as exc:
@@ -286,6 +387,7 @@ class ControllerPlugin:
         self.left: list[str] = []
         self.errors: list[dict[str, Any]] = []
         self.snapshot_problems: list[str] = []
+        self.lost = 0  # forks that went with an emulator that stopped during the run
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -312,8 +414,11 @@ class ControllerPlugin:
         if not self.run.shared_dir.is_dir():
             return
         taken = self.run.read_registry().get("taken_snapshots", {})
-        if not taken or self.config.stash[CONFIG_KEY].is_emulator:
+        config = self.config.stash.get(CONFIG_KEY, None)
+        if not taken or config is None or config.is_emulator:
             return
+        if self.left or any(s.get("kept") for s in self.run.read_stats()):
+            return  # forks left alive prove through it that they are ours: sweep drops it later
         factory = factory_for(self.config)
         for seed, version in taken.items():
             try:
@@ -331,6 +436,14 @@ class ControllerPlugin:
         if not pending:
             return
         factory = factory_for(self.config)
+        try:
+            factory.start()
+            gone = factory.emulator_gone(probe=True)
+        except TigrisEmulatorError:
+            gone = True
+        if gone:
+            self.lost = len(pending)
+            return
         for _ in range(3):
             retry = []
             for name in reversed(pending):
@@ -352,6 +465,12 @@ class ControllerPlugin:
             terminalreporter.write_line(f"pytest-tigris: {problem}", yellow=True)
         stats = self.run.read_stats()
         created = sum(s.get("created", 0) for s in stats)
+        if self.lost:
+            terminalreporter.write_line(
+                f"pytest-tigris: {self.lost} forks were not deleted: they went with the "
+                "embedded emulator, which stopped during the run",
+                yellow=True,
+            )
         if not created and not self.swept and not self.left:
             return
         deleted = sum(s.get("deleted", 0) for s in stats)
@@ -368,22 +487,25 @@ class ControllerPlugin:
             f"{len(self.swept)} leaked (deleted by the end-of-run sweep); "
             f"fork time median {median * 1000:.0f} ms, max {worst * 1000:.0f} ms"
         )
-        config = self.config.stash[CONFIG_KEY]
+        config = self.config.stash.get(CONFIG_KEY, None)
         for entry in kept:
             endpoint = entry.get("endpoint") or ""
             flag = f" --endpoint-url {endpoint}" if endpoint else ""
             tr.write_line(f"kept fork {entry['name']}: aws s3 ls s3://{entry['name']}{flag}")
-        if kept and config.is_emulator:
+        if kept and config is not None and config.is_emulator:
             tr.write_line(
                 "note: the embedded emulator stops with this run, and kept forks with it; to "
                 "inspect them, run `pytest-tigris emulator` and pass --tigris-endpoint"
             )
-        endpoint = f" --endpoint-url {config.endpoint_url}" if config.endpoint_url else ""
+        endpoint = config.endpoint_url if config is not None else None
         for name in self.left:
-            tr.write_line(
-                f"fork {name} could not be deleted: aws s3 rb --force s3://{name}{endpoint}",
-                yellow=True,
+            # Without --endpoint-url the aws cli would talk to AWS: no command then.
+            fix = (
+                f"aws s3 rb --force s3://{name} --endpoint-url {endpoint}"
+                if endpoint
+                else "it goes away with the embedded emulator"
             )
+            tr.write_line(f"fork {name} could not be deleted: {fix}", yellow=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         factory = config.stash.get(FACTORY_KEY, None)
