@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_PROTECTED",
     "EnvSettings",
     "bucket_name",
+    "check_new_env",
     "get_bucket_name",
     "get_s3_client",
     "read_current_env",
@@ -107,6 +108,21 @@ def bucket_name(project: str, env: str) -> str:
             "use a shorter project or environment name"
         )
     return name
+
+
+def check_new_env(name: str, env: str) -> None:
+    """Refuse an environment whose bucket ``name`` would be named like a test fork.
+
+    Such a bucket would look to ``pytest-tigris sweep`` and to anyone reading the bucket list
+    like something a test run left behind.
+    """
+    from .naming import parse_fork_name
+
+    if parse_fork_name(name) is not None:
+        raise TigrisConfigError(
+            f"environment name {env!r} gives bucket {name!r}, which is named like a pytest-tigris "
+            "test fork (ends in -m-N or -gwN-N): pick a name that does not end that way"
+        )
 
 
 def read_current_env(cwd: Path | None = None) -> str | None:

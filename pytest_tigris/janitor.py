@@ -8,8 +8,11 @@ delete anything that is not a fork this project made.
 
 from __future__ import annotations
 
+import datetime
 import threading
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import (
@@ -18,9 +21,12 @@ from .exceptions import (
     TigrisSeedError,
     TigrisUnsafeDeleteError,
 )
-from .naming import parse_fork_name
+from .naming import parse_fork_name, run_snapshot_name
 
-__all__ = ["ForkJanitor", "ForkNameTakenError", "describe_client_error"]
+__all__ = ["ForkJanitor", "ForkNameTakenError", "SnapshotEntry", "describe_client_error"]
+
+_SNAPSHOT_ATTEMPTS = 6
+_RETRYABLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout"}
 
 
 class ForkNameTakenError(TigrisForkError):
@@ -69,8 +75,39 @@ def describe_client_error(exc: Exception, endpoint_url: str | None) -> TigrisEnd
     return None
 
 
+def _retryable(exc: Exception) -> bool:
+    """Whether a failed request may be sent again (the server may have done it anyway)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ClientError):
+        return _status(exc) >= 500 or _status(exc) == 429 or _code(exc) in _RETRYABLE_CODES
+    return isinstance(exc, (ConnectionError, HTTPClientError))
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    """One snapshot of a bucket, as Tigris lists it."""
+
+    version: str
+    label: str | None  # the name given at creation (``true; name=N``), if any
+    created: datetime.datetime | None
+
+    @classmethod
+    def parse(cls, raw: str, created: datetime.datetime | None = None) -> SnapshotEntry:
+        """From a listing's ``<version>`` or ``<version>; name=<name>``."""
+        version, _, rest = raw.partition(";")
+        rest = rest.strip()
+        label = rest[len("name=") :] if rest.startswith("name=") else None
+        return cls(version.strip(), label, created)
+
+
 class ForkJanitor:
-    """Creates and deletes forks on one endpoint; safe to call ``delete`` twice."""
+    """Creates and deletes forks on one endpoint; safe to call ``delete`` twice.
+
+    ``single_shot_factory`` builds a client that never retries by itself: snapshots are taken
+    with it, so a retry happens only after checking that the first attempt did not go through
+    (a retried snapshot would be a second one). Without it the admin client is used.
+    """
 
     def __init__(
         self,
@@ -80,9 +117,13 @@ class ForkJanitor:
         protected: Iterable[str] = (),
         remote: bool = True,
         copy_mode: bool = False,
+        single_shot_factory: Callable[[], Any] | None = None,
     ) -> None:
         self._client_factory = client_factory
+        self._single_shot_factory = single_shot_factory
         self._client: Any = None
+        self._single_shot: Any = None
+        self._labels: dict[str, dict[str, str | None]] = {}
         self.endpoint_url = endpoint_url
         self.protected = set(protected)
         self.remote = remote
@@ -145,30 +186,112 @@ class ForkJanitor:
                 f"(client, {seed!r}, snapshot_enabled=True))"
             )
 
-    def snapshot(self, bucket: str, name: str | None = None) -> str:
-        """Take a snapshot of ``bucket``; returns its version."""
-        from botocore.exceptions import BotoCoreError, ClientError
-        from tigris_boto3_ext import create_snapshot, get_snapshot_version
+    def snapshot(self, bucket: str, name: str | None = None, *, fresh: bool = False) -> str:
+        """Take a snapshot of ``bucket``; returns its version.
 
+        A named snapshot is taken once even when requests fail after the server acted (a
+        late 5xx, a lost answer): before each retry the bucket's snapshots are searched for a
+        new one with that name. ``fresh``: ``bucket`` was just created, so it has none yet.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if name is None:
+            try:
+                return self._create_snapshot(self.admin, bucket, None)
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail(exc) from None
         try:
-            with self._lock:
-                response = create_snapshot(self.admin, bucket, snapshot_name=name)
+            before = set() if fresh else {e.version for e in self.snapshots(bucket)}
+            last: Exception | None = None
+            for attempt in range(_SNAPSHOT_ATTEMPTS):
+                if last is not None:
+                    time.sleep(min(2.0, 0.1 * 2**attempt))
+                    found = self._find_new_snapshot(bucket, name, before)
+                    if found is not None:
+                        return found
+                try:
+                    return self._create_snapshot(self._single_shot_client(), bucket, name)
+                except (ClientError, BotoCoreError) as exc:
+                    if not _retryable(exc):
+                        raise
+                    last = exc
+            found = self._find_new_snapshot(bucket, name, before)
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(exc) from None
+        if found is not None:
+            return found
+        assert last is not None
+        raise self._fail(last) from None
+
+    def _single_shot_client(self) -> Any:
+        with self._lock:
+            if self._single_shot is None:
+                factory = self._single_shot_factory
+                self._single_shot = factory() if factory is not None else self.admin
+            return self._single_shot
+
+    def _create_snapshot(self, client: Any, bucket: str, name: str | None) -> str:
+        from tigris_boto3_ext import create_snapshot, get_snapshot_version
+
+        with self._lock:
+            response = create_snapshot(client, bucket, snapshot_name=name)
         version = get_snapshot_version(response)
         if not version:
             raise TigrisEndpointError(
                 f"{self.endpoint_url} answered a snapshot request without "
                 "X-Tigris-Snapshot-Version: it does not support Tigris snapshots"
             )
+        with self._lock:
+            self._labels.setdefault(bucket, {})[str(version)] = name
         return str(version)
 
-    def delete_snapshot(self, bucket: str, version: str) -> None:
-        """Delete one snapshot of ``bucket`` (the bucket and its forks are untouched)."""
-        from tigris_boto3_ext import delete_snapshot
+    def _find_new_snapshot(self, bucket: str, name: str, before: set[str]) -> str | None:
+        for entry in self.snapshots(bucket):
+            if entry.label == name and entry.version not in before:
+                return entry.version
+        return None
+
+    def snapshots(self, bucket: str) -> list[SnapshotEntry]:
+        """Every snapshot of ``bucket`` (none for a regular bucket), through all pages."""
+        entries: list[SnapshotEntry] = []
+        token: str | None = None
+
+        def listing(request: Any, **kwargs: Any) -> None:
+            request.headers["X-Tigris-Snapshot"] = bucket
 
         with self._lock:
-            delete_snapshot(self.admin, bucket, version)
+            client = self.admin
+            client.meta.events.register("before-sign.s3.ListBuckets", listing)
+            try:
+                while True:
+                    page = client.list_buckets(**({"ContinuationToken": token} if token else {}))
+                    entries += [
+                        SnapshotEntry.parse(str(b["Name"]), b.get("CreationDate"))
+                        for b in page.get("Buckets", [])
+                    ]
+                    token = page.get("ContinuationToken")
+                    if not token:
+                        break
+            finally:
+                client.meta.events.unregister("before-sign.s3.ListBuckets", listing)
+            self._labels[bucket] = {e.version: e.label for e in entries}
+        return entries
+
+    def delete_snapshot(self, bucket: str, version: str) -> bool:
+        """Delete one snapshot of ``bucket`` (the bucket and its forks are untouched); False
+        if it was gone already. Safe to repeat."""
+        from botocore.exceptions import ClientError
+        from tigris_boto3_ext import delete_snapshot
+
+        try:
+            with self._lock:
+                delete_snapshot(self.admin, bucket, version)
+        except ClientError as exc:
+            # A retried delete whose first attempt went through finds nothing to delete.
+            if _code(exc) in ("NoSuchSnapshot", "NoSuchBucket", "404") or _status(exc) == 404:
+                return False
+            raise
+        return True
 
     def resolve_snapshot(
         self, bucket: str, wanted: str, what: str = "--tigris-seed-snapshot"
@@ -178,26 +301,29 @@ class ForkJanitor:
         ``what`` names the setting the value came from, for the error message.
         """
         from botocore.exceptions import BotoCoreError, ClientError
-        from tigris_boto3_ext import list_snapshots
 
         try:
-            with self._lock:
-                listed = list_snapshots(self.admin, bucket).get("Buckets", [])
+            listed = self.snapshots(bucket)
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(exc) from None
         for entry in listed:
-            version, _, rest = str(entry["Name"]).partition(";")
-            label = rest.strip()[len("name=") :] if rest.strip().startswith("name=") else None
-            if wanted in (version.strip(), label):
-                return version.strip()
+            if wanted in (entry.version, entry.label):
+                return entry.version
         raise TigrisSeedError(
             f"{what} {wanted!r}: bucket {bucket!r} has no snapshot with that "
             "version or name (list them with tigris_boto3_ext.list_snapshots)"
         )
 
     # -- forks ----------------------------------------------------------------------------
-    def fork(self, name: str, source: str, snapshot: str | None = None) -> None:
-        """Create ``name`` as a fork of ``source`` and check it really is one."""
+    def fork(
+        self, name: str, source: str, snapshot: str | None = None, *, owner: str | None = None
+    ) -> None:
+        """Create ``name`` as a fork of ``source`` and check it really is one.
+
+        ``owner``: the run id making it. On a remote endpoint the fork then carries proof that
+        the run made it, for ``pytest-tigris sweep``: it is made from the run's snapshot
+        ``pytest-tigris-<run>``, or else gets a snapshot of its own by that name.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
         from tigris_boto3_ext import create_fork
 
@@ -241,6 +367,78 @@ class ForkJanitor:
         if self.remote:
             # The embedded emulator always forks; any other endpoint must prove it did.
             self.verify(name, source)
+            if owner is not None:
+                self._mark(name, source, snapshot, owner)
+
+    def _mark(self, name: str, source: str, snapshot: str | None, owner: str) -> None:
+        parsed = parse_fork_name(name)
+        if parsed is None or parsed.run_id != owner:
+            return  # a hook-chosen name: the sweeper never considers it anyway
+        mark = run_snapshot_name(owner)
+        if snapshot is not None and self._label(source, snapshot) == mark:
+            return  # made from the run's own snapshot: that is the proof
+        try:
+            self.snapshot(name, mark, fresh=True)
+        except Exception:
+            # Unprovable, so no sweeper would ever take it: remove it now (it is ours).
+            from contextlib import suppress
+
+            with suppress(Exception):
+                self._force_delete(name)
+            raise
+
+    def _label(self, bucket: str, version: str) -> str | None:
+        """The name of snapshot ``version`` of ``bucket`` (listed again when not known)."""
+        version, _, rest = version.partition(";")
+        rest = rest.strip()
+        if rest.startswith("name="):
+            return rest[len("name=") :]
+        version = version.strip()
+        with self._lock:
+            known = self._labels.get(bucket, {})
+            if version in known:
+                return known[version]
+        return next((e.label for e in self.snapshots(bucket) if e.version == version), None)
+
+    def owned_run(self, name: str) -> str | None:
+        """The run that provably made the fork ``name``, or None.
+
+        Proof is a name of the fork pattern *and* a snapshot named after that name's run:
+        either the one the fork was made from (the run's pinned snapshot of the seed) or one
+        of the fork's own (the mark :meth:`fork` leaves). A named environment, or any bucket
+        someone named like a fork, has neither.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        parsed = parse_fork_name(name)
+        if parsed is None:
+            return None
+        mark = run_snapshot_name(parsed.run_id)
+        try:
+            with self._lock:
+                response = self.admin.head_bucket(Bucket=name)
+        except ClientError as exc:
+            if _status(exc) == 404 or _code(exc) in ("404", "NoSuchBucket"):
+                return None
+            raise self._fail(exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(exc) from None
+        headers = response["ResponseMetadata"]["HTTPHeaders"]
+        source = headers.get("x-tigris-fork-source-bucket")
+        if not source:
+            return None  # not a fork: a plain bucket is never ours to sweep
+        version = headers.get("x-tigris-fork-source-bucket-snapshot")
+        try:
+            if version and self._label(source, version) == mark:
+                return parsed.run_id
+        except ClientError:
+            pass  # a source we may not list (not ours, or gone): look at the fork itself
+        try:
+            if any(entry.label == mark for entry in self.snapshots(name)):
+                return parsed.run_id
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc) from None
+        return None
 
     def fork_source(self, name: str) -> str | None:
         """The bucket ``name`` was forked from, or None (not a fork, or gone)."""

@@ -20,7 +20,9 @@ __all__ = [
     "make_prefix",
     "normalize_run_id",
     "parse_fork_name",
+    "parse_run_snapshot",
     "random_run_id",
+    "run_snapshot_name",
     "valid_bucket_name",
 ]
 
@@ -30,6 +32,10 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _FORK = re.compile(
     r"^(?P<prefix>[a-z0-9][a-z0-9.-]*?)-(?P<run>[a-z0-9]{1,10})-(?P<worker>gw\d{1,4}|m)-(?P<n>\d{1,6})$"
 )
+# Snapshots the plugin takes are named after their run: the seed's pinned snapshot, and the
+# ownership mark on a fork that was not made from one (see ForkJanitor.fork).
+RUN_SNAPSHOT_PREFIX = "pytest-tigris-"
+_RUN_SNAPSHOT = re.compile(r"^pytest-tigris-(?P<run>[a-z0-9]{1,10})$")
 # The longest suffix: "-" run "-" gw9999 "-" 999999.
 _SUFFIX = 1 + MAX_RUN + 1 + 6 + 1 + 6
 
@@ -137,3 +143,17 @@ def parse_fork_name(name: str) -> ForkName | None:
         worker=match["worker"],
         number=int(match["n"]),
     )
+
+
+def run_snapshot_name(run_id: str) -> str:
+    """``pytest-tigris-<run>``: the name of every snapshot the plugin takes in run ``run_id``."""
+    name = f"{RUN_SNAPSHOT_PREFIX}{run_id}"
+    if _RUN_SNAPSHOT.match(name) is None:
+        raise ValueError(f"run id {run_id!r} is not 1-10 of a-z, 0-9")
+    return name
+
+
+def parse_run_snapshot(label: str | None) -> str | None:
+    """The run id of a snapshot named ``pytest-tigris-<run>``, or None for any other name."""
+    match = _RUN_SNAPSHOT.match(label or "")
+    return match["run"] if match else None

@@ -14,7 +14,7 @@ import pytest
 
 from pytest_tigris.cli import main
 from pytest_tigris.emulator import EmulatorProcess
-from tests.helpers import create_snapshot_bucket, fork, make_client
+from tests.helpers import call_with, create_snapshot_bucket, fork, make_client, snapshot
 
 SEED = "sweep-seed"
 
@@ -34,21 +34,33 @@ def names(s3: Any) -> set[str]:
     return {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
 
+def snapshot_labels(s3: Any, bucket: str) -> set[str]:
+    listed = call_with(s3, {"X-Tigris-Snapshot": bucket}, "list_buckets")["Buckets"]
+    return {b["Name"].partition("; name=")[2] for b in listed}
+
+
 def test_sweep_deletes_forks_of_dead_runs_only(
     endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3 = make_client(endpoint)
-    fork(s3, f"{SEED}-deadrun1-gw0-0", SEED)
+    # What the plugin leaves: forks of the run's pinned snapshot, and a fork of a fork that
+    # carries the run's mark (a snapshot of its own named after the run).
+    run1 = snapshot(s3, SEED, "pytest-tigris-deadrun1")
+    run2 = snapshot(s3, SEED, "pytest-tigris-deadrun2")
+    fork(s3, f"{SEED}-deadrun1-gw0-0", SEED, run1)
     fork(s3, f"{SEED}-deadrun1-gw0-1", f"{SEED}-deadrun1-gw0-0")  # a fork of a fork
-    fork(s3, f"{SEED}-deadrun2-m-0", SEED)
+    snapshot(s3, f"{SEED}-deadrun1-gw0-1", "pytest-tigris-deadrun1")
+    fork(s3, f"{SEED}-deadrun2-m-0", SEED, run2)
     s3.create_bucket(Bucket=f"{SEED}-deadrun1-gw0-2")  # named like a fork, but is not one
+    fork(s3, f"{SEED}-deadrun1-gw0-3", SEED)  # named like a fork, forked by someone else
     fork(s3, "myproject-bucket-alice", SEED)  # a named environment, not a test fork
     create_snapshot_bucket(s3, "other-seed")
 
     assert main(["sweep", "--endpoint", endpoint, "--older-than", "0s", "--dry-run"]) == 0
     dry = capsys.readouterr().out
     assert "would delete sweep-seed-deadrun1-gw0-0" in dry
-    assert "gw0-2" not in dry and "alice" not in dry
+    assert "gw0-2" not in dry.replace("kept sweep-seed-deadrun1-gw0-2: named like", "")
+    assert "alice" not in dry
     assert f"{SEED}-deadrun2-m-0" in names(s3)
 
     assert main(["sweep", "--endpoint", endpoint, "--older-than", "0s"]) == 0
@@ -56,20 +68,26 @@ def test_sweep_deletes_forks_of_dead_runs_only(
     assert out.index("deleted sweep-seed-deadrun1-gw0-1") < out.index(
         "deleted sweep-seed-deadrun1-gw0-0"
     )
+    assert f"kept {SEED}-deadrun1-gw0-3: named like a test fork, but not provably" in out
     assert names(s3) == {
         SEED,
         "other-seed",
         f"{SEED}-deadrun1-gw0-2",
+        f"{SEED}-deadrun1-gw0-3",
         "myproject-bucket-alice",
     }
+    # deadrun1 still has buckets named as its forks: its snapshot stays; deadrun2's is gone.
+    assert f"deleted snapshot pytest-tigris-deadrun2 ({run2}) of {SEED}" in out
+    assert snapshot_labels(s3, SEED) == {"pytest-tigris-deadrun1"}
 
 
 def test_sweep_leaves_live_and_young_runs_alone(
     endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3 = make_client(endpoint)
-    fork(s3, f"{SEED}-liverun-gw1-0", SEED)
-    fork(s3, f"{SEED}-youngrun-m-0", SEED)
+    fork(s3, f"{SEED}-liverun-gw1-0", SEED, snapshot(s3, SEED, "pytest-tigris-liverun"))
+    young = snapshot(s3, SEED, "pytest-tigris-youngrun")
+    fork(s3, f"{SEED}-youngrun-m-0", SEED, young)
     # A run in progress on this machine: its controller (this process) is alive.
     lease = Path(tempfile.gettempdir()) / f"pytest-tigris-liverun-{os.getpid()}"
     lease.mkdir()
@@ -79,7 +97,10 @@ def test_sweep_leaves_live_and_young_runs_alone(
         assert f"kept {SEED}-liverun-gw1-0: its run is still going" in out
         assert f"{SEED}-liverun-gw1-0" in names(s3)
         assert f"{SEED}-youngrun-m-0" not in names(s3)
-        fork(s3, f"{SEED}-youngrun-m-1", SEED)
+        # The dead run's snapshot went with its last fork; the live run's stays.
+        assert snapshot_labels(s3, SEED) == {"pytest-tigris-liverun"}
+        young = snapshot(s3, SEED, "pytest-tigris-youngrun")
+        fork(s3, f"{SEED}-youngrun-m-1", SEED, young)
         assert main(["sweep", "--endpoint", endpoint]) == 0  # default: older than 2h
         assert "younger than 2h" in capsys.readouterr().out
         assert f"{SEED}-youngrun-m-1" in names(s3)
