@@ -87,11 +87,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser(
         "sweep",
-        help="delete forks leaked by pytest runs that died",
+        help="delete forks and run snapshots leaked by pytest runs that died",
         description=(
-            "Delete pytest-tigris forks whose run is over: not held by a live pytest run on "
-            "this machine and older than --older-than. Only buckets named like a "
-            "pytest-tigris fork that the endpoint reports as forks are deleted."
+            "Delete pytest-tigris forks and pytest-tigris-<run> snapshots whose run is over: "
+            "not held by a live pytest run on this machine and older than --older-than. A "
+            "fork is deleted only when the endpoint reports it as a fork made from (or marked "
+            "with) its run's pytest-tigris-<run> snapshot; named environments and other "
+            "buckets are never touched. Folders of dead runs in the temp dir are removed."
         ),
     )
     _endpoint_option(sweep)
@@ -101,7 +103,10 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="AGE",
         help="only forks at least this old, e.g. 30m, 2h, 0s (default: %(default)s)",
     )
-    sweep.add_argument("--prefix", help="only forks whose name starts with this prefix")
+    sweep.add_argument(
+        "--prefix",
+        help="only forks with this prefix, and run snapshots of buckets whose name starts with it",
+    )
     sweep.add_argument("--dry-run", action="store_true", help="list what would be deleted")
 
     env = commands.add_parser(
@@ -378,10 +383,16 @@ def _remote_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         verb = "would delete" if args.dry_run else "deleted"
         for name in result.deleted:
             print(f"{verb} {name}")
+        for bucket, version, label in result.snapshots:
+            print(f"{verb} snapshot {label} ({version}) of {bucket}")
         for name in result.live:
             print(f"kept {name}: its run is still going on this machine")
         if result.young:
             print(f"kept {len(result.young)} fork(s) younger than {args.older_than}")
+        for name in result.foreign:
+            print(f"kept {name}: named like a test fork, but not provably made by pytest-tigris")
+        for folder in result.folders:
+            print(f"removed {folder}: its run is over")
         for name, why in result.failed:
             print(f"could not delete {name}: {why}", file=sys.stderr)
         return 1 if result.failed else 0
@@ -396,6 +407,7 @@ def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
         age,
         bucket_name,
         check_deletable_env,
+        check_new_env,
         read_current_env,
     )
     from .exceptions import TigrisConfigError
@@ -420,6 +432,8 @@ def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
             name = None
         else:
             name = bucket_name(settings.require_project(), args.name)
+            if action == "create":
+                check_new_env(name, args.name)
             if action == "create" and not settings.seed:
                 raise TigrisConfigError(
                     'no seed: pass --seed, set PYTEST_TIGRIS_SEED, or add `seed = "..."` '
