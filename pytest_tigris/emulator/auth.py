@@ -536,10 +536,14 @@ def _payload_hash(environ: Mapping[str, object]) -> str:
     return text
 
 
-def _decoded_length(environ: Mapping[str, object]) -> int | None:
+def _decoded_length(environ: Mapping[str, object]) -> int:
     value = environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH")
     if value is None:
-        return None
+        raise AuthError(
+            "InvalidRequest",
+            "Missing required header for this request: x-amz-decoded-content-length",
+            400,
+        )
     if not _DIGITS.fullmatch(str(value)):
         raise AuthError(
             "InvalidArgument", "x-amz-decoded-content-length must be a number of bytes.", 400
