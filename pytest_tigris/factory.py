@@ -429,6 +429,7 @@ class TigrisForkFactory:
             self.kept.append(fork)
         # The end-of-run sweep must not take it either.
         self.run.spare(fork.name)
+        self.janitor.mark_owned(fork.name, self.run.run_id)  # the run's snapshot goes at its end
 
     def release(self, fork: Fork, *, failed: bool) -> None:
         """End of a fork's fixture: keep it (per ``--tigris-keep``) or delete it."""

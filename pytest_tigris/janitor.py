@@ -191,7 +191,8 @@ class ForkJanitor:
 
         A named snapshot is taken once even when requests fail after the server acted (a
         late 5xx, a lost answer): before each retry the bucket's snapshots are searched for a
-        new one with that name. ``fresh``: ``bucket`` was just created, so it has none yet.
+        new one with that name. ``fresh``: ``bucket`` is known to have no snapshot of that name
+        yet (it was just created, say), so there is nothing to list first.
         """
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -386,6 +387,20 @@ class ForkJanitor:
             with suppress(Exception):
                 self._force_delete(name)
             raise
+
+    def mark_owned(self, name: str, owner: str) -> bool:
+        """Make sure the fork ``name`` carries run ``owner``'s mark, so that it stays provably
+        ours after the run's snapshot is gone (a kept fork). False when it could not."""
+        parsed = parse_fork_name(name)
+        if not self.remote or self.copy_mode or parsed is None or parsed.run_id != owner:
+            return False
+        mark = run_snapshot_name(owner)
+        try:
+            if not any(entry.label == mark for entry in self.snapshots(name)):
+                self.snapshot(name, mark, fresh=True)
+        except Exception:
+            return False  # best effort: the fork is kept either way, only sweep cannot take it
+        return True
 
     def _label(self, bucket: str, version: str) -> str | None:
         """The name of snapshot ``version`` of ``bucket`` (listed again when not known)."""

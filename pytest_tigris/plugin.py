@@ -417,8 +417,8 @@ class ControllerPlugin:
         config = self.config.stash.get(CONFIG_KEY, None)
         if not taken or config is None or config.is_emulator:
             return
-        if self.left or any(s.get("kept") for s in self.run.read_stats()):
-            return  # forks left alive prove through it that they are ours: sweep drops it later
+        if self.left:
+            return  # forks left behind prove through it that they are ours: sweep drops it later
         factory = factory_for(self.config)
         for seed, version in taken.items():
             try:
