@@ -23,6 +23,9 @@ from typing import Any
 __all__ = ["READY_PREFIX", "EmulatorProcess", "EmulatorServer", "EmulatorStartError"]
 
 READY_PREFIX = "READY "
+# Seconds a connection may stay silent (mid-request or idle between requests) before the
+# server drops it; the environment variable exists for tests of that limit.
+SOCKET_TIMEOUT_ENV = "PYTEST_TIGRIS_EMULATOR_SOCKET_TIMEOUT"
 SOCKET_TIMEOUT = 30.0
 
 
@@ -169,9 +172,18 @@ def _KeepAliveHandler() -> type:
         protocol_version = "HTTP/1.1"
         # A client that stops sending (mid-headers or mid-body) gives up its thread after
         # this long; it never holds a lock another request needs while it is read.
-        timeout = SOCKET_TIMEOUT
+        timeout = _socket_timeout()
 
     return Handler
+
+
+def _socket_timeout() -> float:
+    raw = os.environ.get(SOCKET_TIMEOUT_ENV, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return SOCKET_TIMEOUT
+    return value if value > 0 else SOCKET_TIMEOUT
 
 
 def _virtual_bases(host: str) -> set[str]:
