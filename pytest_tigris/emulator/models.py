@@ -438,8 +438,14 @@ class TigrisBackend:
         return dict(self.s3.buckets)
 
 
-class InvalidSeedFolder(ValueError):
-    """A ``--seed-dir`` folder holds something that cannot become an object key."""
+class InvalidSeedFolder(EmulatorError, ValueError):
+    """A ``--seed-dir`` folder holds something that cannot become an object key.
+
+    Raised while the emulator starts, never answered over HTTP; the command line prints its
+    message as one line.
+    """
+
+    status, code = 400, "InvalidArgument"
 
 
 def _seed_files(folder: Path) -> list[tuple[str, Path]]:
@@ -456,7 +462,8 @@ def _seed_files(folder: Path) -> list[tuple[str, Path]]:
         except UnicodeEncodeError:
             raw = os.fsencode(path.relative_to(folder))
             raise InvalidSeedFolder(
-                f"seed folder {folder}: file name {raw!r} is not valid UTF-8: rename it"
+                f"seed folder {folder}: file name {raw!r} is not valid UTF-8: rename it",
+                str(folder),
             ) from None
         files.append((key, path))
     return files

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,22 @@ def test_utf8_names_beyond_ascii_load_and_list_through_a_fork(tmp_path: Path) ->
         )
         for number, name in enumerate(names):
             assert body(s3, "seed-dir-fork", name) == str(number).encode()
+
+
+def test_the_command_line_prints_the_refusal_as_one_line(tmp_path: Path) -> None:
+    _write(tmp_path, b"bad-\xff.txt", b"unreadable name")
+    command = [sys.executable, "-m", "pytest_tigris", "emulator", "--seed", SEED]
+
+    done = subprocess.run(
+        [*command, "--seed-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"pytest-tigris emulator: seed folder {tmp_path}: file name b'bad-\\xff.txt' "
+        "is not valid UTF-8: rename it\n"
+    )

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from pytest_tigris.emulator import EmulatorServer
 from tests.helpers import (
     body,
     call_with,
@@ -20,6 +21,7 @@ from tests.helpers import (
     force_delete,
     fork,
     keys,
+    make_client,
     snapshot,
 )
 
@@ -225,3 +227,46 @@ def test_a_version_deleted_in_a_fork_is_kept_for_its_own_snapshot(
     assert body(s3, child, "k") == b"seed"
     assert read_at(s3, child, "k", snap) == b"child"
     assert body(s3, seed, "k") == b"seed"
+
+
+def _store(name: str) -> Any:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[name].keys
+
+
+def test_a_deleted_version_is_released_once_nothing_can_read_it(
+    unique: Callable[[str], str],
+) -> None:
+    # An emulator in this process, so the test can see which versions still hold their bytes.
+    with EmulatorServer(port=0) as server:
+        local = make_client(server.endpoint_url)
+        seed = unique("vb")
+        create_snapshot_bucket(local, seed)
+        v1 = local.put_object(Bucket=seed, Key="k", Body=b"v1")["VersionId"]
+        unread = local.put_object(Bucket=seed, Key="other", Body=b"x")["VersionId"]
+        snap = snapshot(local, seed)
+        pinned = unique("vb")
+        fork(local, pinned, seed, snap)
+        live = unique("vb")
+        fork(local, live, seed)
+        kept = _store(seed).getlist("k")[0]
+        local.put_object(Bucket=seed, Key="late", Body=b"after every reader")
+        late = _store(seed).getlist("late")[0]
+
+        local.delete_object(Bucket=seed, Key="k", VersionId=v1)
+        local.delete_object(Bucket=seed, Key="late", VersionId=late.version_id)
+        assert late.disposed
+        assert _store(seed).retired_count() == 1
+
+        call_with(local, at(snap), "delete_bucket", Bucket=seed)
+        force_delete(local, pinned)
+        assert not kept.disposed
+        assert body(local, live, "other") == b"x"
+        assert local.head_object(Bucket=live, Key="other")["VersionId"] == unread
+
+        force_delete(local, live)
+        assert kept.disposed
+        assert _store(seed).retired_count() == 0
+        force_delete(local, seed)
