@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
+import hashlib
 import io
+import random
+import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +25,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pytest_tigris.emulator import EmulatorProcess
+from tests.emulator._signing import (
+    SIGNED_CHUNKS,
+    SIGNED_CHUNKS_TRAILER,
+    UNSIGNED_TRAILER,
+    send,
+    send_raw,
+    sign,
+)
 from tests.helpers import body, keys, make_client
 
 ACCESS_KEY = "tid_AuthTestKey"
@@ -388,3 +402,271 @@ def test_flexible_checksums(s3: Any, bucket: str, algorithm: str) -> None:
     key = f"checksum/{algorithm}.txt"
     s3.put_object(Bucket=bucket, Key=key, Body=b"checked", ChecksumAlgorithm=algorithm)
     assert body(s3, bucket, key) == b"checked"
+
+
+# -- request time --------------------------------------------------------------------------
+
+
+def _skewed(monkeypatch: pytest.MonkeyPatch, minutes: float) -> None:
+    """Make botocore sign as if the clock were ``minutes`` off."""
+    moment = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=minutes)
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: moment.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize("minutes", [-20, 20, -60 * 24 * 365])
+def test_clock_skew_is_refused(
+    endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch, minutes: int
+) -> None:
+    _skewed(monkeypatch, minutes)
+    with pytest.raises(ClientError) as exc_info:
+        _client(endpoint).get_object(Bucket=bucket, Key="hello.txt")
+    assert _error(exc_info) == (403, "RequestTimeTooSkewed")
+
+
+@pytest.mark.parametrize("minutes", [-10, 10])
+def test_small_clock_skew_is_accepted(
+    endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch, minutes: int
+) -> None:
+    _skewed(monkeypatch, minutes)
+    assert body(_client(endpoint), bucket, "hello.txt") == b"hello"
+
+
+def _with_date_header(client: Any) -> Any:
+    """botocore signs with a ``Date`` header (and no X-Amz-Date) when the request has one."""
+
+    def add(request: Any, **kwargs: Any) -> None:
+        request.headers["Date"] = "set by the signer"
+
+    client.meta.events.register("before-sign.s3.*", add)
+    return client
+
+
+def test_date_header_instead_of_x_amz_date(endpoint: str, bucket: str) -> None:
+    client = _with_date_header(_client(endpoint))
+    seen: list[dict[str, str]] = []
+    client.meta.events.register(
+        "before-send.s3.*", lambda request, **kwargs: seen.append(dict(request.headers))
+    )
+    assert body(client, bucket, "hello.txt") == b"hello"
+    assert "Date" in seen[-1]
+    assert "X-Amz-Date" not in seen[-1]
+
+
+def test_date_header_skew_is_refused(
+    endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _skewed(monkeypatch, -30)
+    with pytest.raises(ClientError) as exc_info:
+        _with_date_header(_client(endpoint)).get_object(Bucket=bucket, Key="hello.txt")
+    assert _error(exc_info) == (403, "RequestTimeTooSkewed")
+
+
+# -- malformed signatures and credentials --------------------------------------------------
+
+
+def _signed_get(endpoint: str, bucket: str) -> dict[str, str]:
+    return sign(f"{endpoint}/{bucket}/hello.txt", ACCESS_KEY, SECRET_KEY, method="GET").headers
+
+
+def _replace_signature(headers: dict[str, str], signature: str) -> dict[str, str]:
+    authorization = headers["Authorization"]
+    cut = authorization.index("Signature=") + len("Signature=")
+    return {**headers, "Authorization": authorization[:cut] + signature}
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["\u00e9" * 64, "\u00ff", "0" * 63 + "\u00e9", "A" * 64, ""],
+    ids=["latin1", "one-latin1", "last-latin1", "upper-hex", "empty"],
+)
+def test_malformed_header_signature(endpoint: str, bucket: str, signature: str) -> None:
+    headers = _replace_signature(_signed_get(endpoint, bucket), signature)
+    status, code, _ = send(f"{endpoint}/{bucket}/hello.txt", "GET", headers)
+    assert (status, code) == (403, "SignatureDoesNotMatch")
+
+
+def test_non_ascii_access_key(endpoint: str, bucket: str) -> None:
+    headers = _signed_get(endpoint, bucket)
+    headers["Authorization"] = headers["Authorization"].replace(ACCESS_KEY, "tid_\u00e9\u00e9")
+    status, code, _ = send(f"{endpoint}/{bucket}/hello.txt", "GET", headers)
+    assert (status, code) == (403, "InvalidAccessKeyId")
+
+
+def test_utf8_bytes_in_authorization_header(endpoint: str, bucket: str) -> None:
+    """Raw UTF-8 (not Latin-1) bytes in the header: still a 403, never a 500."""
+    headers = _signed_get(endpoint, bucket)
+    authorization = headers.pop("Authorization")
+    cut = authorization.index("Signature=") + len("Signature=")
+    lines = [f"GET /{bucket}/hello.txt HTTP/1.1", f"Host: {endpoint.split('//', 1)[1]}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += ["Connection: close"]
+    raw = "\r\n".join(lines).encode() + b"\r\nAuthorization: " + authorization[:cut].encode()
+    raw += "\u4e16\u754c".encode() * 16 + b"\r\n\r\n"
+    assert send_raw(endpoint, raw) == (403, "SignatureDoesNotMatch")
+
+
+def _presigned(s3: Any, bucket: str, expires: int) -> str:
+    return str(
+        s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": "hello.txt"}, ExpiresIn=expires
+        )
+    )
+
+
+@pytest.mark.parametrize("expires", [604801, 10**30], ids=["week+1s", "1e30"])
+def test_presigned_expires_beyond_a_week(s3: Any, bucket: str, expires: int) -> None:
+    status, payload = _fetch_error(_presigned(s3, bucket, expires))
+    assert (status, _code(payload)) == (403, "AuthorizationQueryParametersError")
+
+
+def test_presigned_expires_of_a_week_works(s3: Any, bucket: str) -> None:
+    assert _fetch(_presigned(s3, bucket, 604800)) == b"hello"
+
+
+@pytest.mark.parametrize("expires", ["-1", "soon", "1e3", ""])
+def test_presigned_expires_not_a_number(s3: Any, bucket: str, expires: str) -> None:
+    url = _presigned(s3, bucket, 60).replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}")
+    status, payload = _fetch_error(url)
+    assert (status, _code(payload)) == (403, "AuthorizationQueryParametersError")
+
+
+@pytest.mark.parametrize(
+    "signature", ["%C3%A9" * 32, "%FF" * 64, "%00" * 64], ids=["utf8", "latin1", "nul"]
+)
+def test_presigned_malformed_signature(s3: Any, bucket: str, signature: str) -> None:
+    url = re.sub(
+        r"X-Amz-Signature=[0-9a-f]+", f"X-Amz-Signature={signature}", _presigned(s3, bucket, 60)
+    )
+    status, payload = _fetch_error(url)
+    assert (status, _code(payload)) == (403, "SignatureDoesNotMatch")
+
+
+def test_presigned_raw_non_ascii_signature(endpoint: str, s3: Any, bucket: str) -> None:
+    url = _presigned(s3, bucket, 60)
+    target = url.split(endpoint, 1)[1]
+    target = re.sub(r"X-Amz-Signature=[0-9a-f]+", "X-Amz-Signature=", target)
+    raw = b"GET " + target.encode() + "\u00e9\u4e16".encode() * 8 + b" HTTP/1.1\r\n"
+    raw += f"Host: {endpoint.split('//', 1)[1]}\r\nConnection: close\r\n\r\n".encode()
+    assert send_raw(endpoint, raw) == (403, "SignatureDoesNotMatch")
+
+
+_FUZZ_ALPHABET = (
+    "AWS4-HMAC-SHA256 Credential=SignedHeaders=Signature=/,;=%:\u00e9\u00ff0af" + ACCESS_KEY
+)
+
+
+def test_fuzz_auth_fields_over_http(endpoint: str, s3: Any, bucket: str) -> None:
+    """Garbage in any auth field is a 4xx, never a 500 or a hang; the server stays up."""
+    rng = random.Random(9)
+    good = _signed_get(endpoint, bucket)
+    url = f"{endpoint}/{bucket}/hello.txt"
+
+    def garbage() -> str:
+        return "".join(rng.choice(_FUZZ_ALPHABET) for _ in range(rng.randrange(0, 120)))
+
+    for _ in range(60):
+        headers = dict(good)
+        target = url
+        field = rng.choice(["Authorization", "X-Amz-Date", "X-Amz-Content-SHA256", "query"])
+        if field == "query":
+            del headers["Authorization"]
+            query = urllib.parse.quote(garbage(), safe="=&")
+            target = f"{url}?X-Amz-Algorithm=AWS4-HMAC-SHA256&{query}"
+        elif field == "Authorization" and rng.random() < 0.7:
+            headers[field] = "AWS4-HMAC-SHA256 " + garbage()
+        else:
+            headers[field] = garbage()
+        status, _, _ = send(target, "GET", headers)
+        assert 400 <= status < 500, (field, headers.get(field), target)
+    assert body(s3, bucket, "hello.txt") == b"hello"
+
+
+def _code(payload: bytes) -> str:
+    match = re.search(rb"<Code>([^<]*)</Code>", payload)
+    return match[1].decode() if match else ""
+
+
+# -- payload modes boto3 and other clients use ---------------------------------------------
+
+
+def test_put_with_payload_signing_disabled(endpoint: str, bucket: str) -> None:
+    """``payload_signing_enabled: False``: x-amz-content-sha256 is UNSIGNED-PAYLOAD."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="auto",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(s3={"addressing_style": "path", "payload_signing_enabled": False}),
+    )
+    sent: list[bytes] = []
+    client.meta.events.register(
+        "before-send.s3.PutObject",
+        lambda request, **kwargs: sent.append(request.headers["X-Amz-Content-SHA256"]),
+    )
+    client.put_object(Bucket=bucket, Key="unsigned-payload.txt", Body=b"not hashed")
+    assert sent == [b"UNSIGNED-PAYLOAD"]
+    assert body(client, bucket, "unsigned-payload.txt") == b"not hashed"
+
+
+def test_boto3_sends_the_body_sha256_over_http(s3: Any, bucket: str) -> None:
+    """What the payload check relies on: over http:// boto3 hashes the whole body."""
+    sent: list[dict[str, bytes]] = []
+
+    def record(request: Any, **kwargs: Any) -> None:
+        sent.append(dict(request.headers))
+
+    s3.meta.events.register("before-send.s3.PutObject", record)
+    try:
+        s3.put_object(Bucket=bucket, Key="hashed.txt", Body=b"hashed body")
+    finally:
+        s3.meta.events.unregister("before-send.s3.PutObject", record)
+    digest = hashlib.sha256(b"hashed body").hexdigest().encode()
+    assert sent[0]["X-Amz-Content-SHA256"] == digest
+    assert "x-amz-checksum-crc32" in sent[0]
+    assert body(s3, bucket, "hashed.txt") == b"hashed body"
+
+
+def test_signed_chunked_upload(endpoint: str, s3: Any, bucket: str) -> None:
+    pieces = [b"a" * 65536, b"b" * 1024, b"c" * 10]
+    data = b"".join(pieces)
+    url = f"{endpoint}/{bucket}/chunked.bin"
+    extra = {"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": str(len(data))}
+    signed = sign(url, ACCESS_KEY, SECRET_KEY, payload=SIGNED_CHUNKS, headers=extra)
+    status, code, _ = send(url, "PUT", signed.headers, signed.chunked_body(pieces))
+    assert (status, code) == (200, "")
+    assert body(s3, bucket, "chunked.bin") == data
+
+
+def test_signed_chunked_upload_with_trailer(endpoint: str, s3: Any, bucket: str) -> None:
+    data = b"trailer data " * 1000
+    url = f"{endpoint}/{bucket}/chunked-trailer.bin"
+    extra = {
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(len(data)),
+        "X-Amz-Trailer": "x-amz-checksum-crc32",
+    }
+    signed = sign(url, ACCESS_KEY, SECRET_KEY, payload=SIGNED_CHUNKS_TRAILER, headers=extra)
+    checksum = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    chunked = signed.chunked_body([data[:8192], data[8192:]], {"x-amz-checksum-crc32": checksum})
+    status, code, _ = send(url, "PUT", signed.headers, chunked)
+    assert (status, code) == (200, "")
+    assert body(s3, bucket, "chunked-trailer.bin") == data
+
+
+def test_unsigned_trailer_upload(endpoint: str, s3: Any, bucket: str) -> None:
+    """What boto3 sends over https by default: aws-chunked, unsigned, a CRC32 trailer."""
+    data = b"hello over https"
+    url = f"{endpoint}/{bucket}/unsigned-trailer.txt"
+    extra = {
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(len(data)),
+        "X-Amz-Trailer": "x-amz-checksum-crc32",
+    }
+    signed = sign(url, ACCESS_KEY, SECRET_KEY, payload=UNSIGNED_TRAILER, headers=extra)
+    checksum = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    chunked = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n"
+    chunked += f"x-amz-checksum-crc32:{checksum}\r\n\r\n".encode()
+    status, code, _ = send(url, "PUT", signed.headers, chunked)
+    assert (status, code) == (200, "")
+    assert body(s3, bucket, "unsigned-trailer.txt") == data
