@@ -341,7 +341,7 @@ def _connect(parser: argparse.ArgumentParser, endpoint: str | None) -> Any:
     return ForkJanitor(
         clients.client,
         config.endpoint_url,
-        single_shot_factory=lambda: clients.client(max_attempts=1),
+        single_shot_factory=lambda: clients.client(max_attempts=0),  # sent once
     )
 
 

@@ -199,7 +199,7 @@ class TigrisForkFactory:
                 protected={self.config.seed},
                 remote=not self.config.is_emulator,
                 copy_mode=self.config.fork_mode == "copy",
-                single_shot_factory=lambda: clients.client(max_attempts=1),
+                single_shot_factory=lambda: clients.client(max_attempts=0),  # sent once
             )
             self._started = True
             if not self.config.is_emulator:
