@@ -30,10 +30,12 @@ STARTUP_TIMEOUT = 30.0
 EXIT_TIMEOUT = 5.0
 
 
-def _env() -> dict[str, str]:
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.pop(cli.FAULTS_ENV, None)
+    for name in (cli.FAULTS_ENV, cli.ACCESS_KEY_ENV, cli.SECRET_KEY_ENV):
+        env.pop(name, None)
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
     return env
 
 
@@ -60,7 +62,9 @@ def _read_line(process: subprocess.Popen[str], timeout: float = STARTUP_TIMEOUT)
 
 @contextmanager
 def _running(
-    args: Sequence[str], command: Sequence[str] = MODULE
+    args: Sequence[str],
+    command: Sequence[str] = MODULE,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Start ``<command> emulator <args>``, wait for READY, yield (process, endpoint url)."""
     process = subprocess.Popen(
@@ -69,7 +73,7 @@ def _running(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=_env(env),
         cwd=ROOT,
     )
     try:
@@ -85,7 +89,9 @@ def _running(
         _kill(process)
 
 
-def _run(args: Sequence[str], command: Sequence[str] = MODULE) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: Sequence[str], command: Sequence[str] = MODULE, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``<command> emulator <args>`` expecting it to exit by itself (it must not serve)."""
     try:
         return subprocess.run(
@@ -93,7 +99,7 @@ def _run(args: Sequence[str], command: Sequence[str] = MODULE) -> subprocess.Com
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            env=_env(),
+            env=_env(env),
             cwd=ROOT,
             timeout=8,
         )
@@ -167,7 +173,8 @@ def no_serve(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
         return 99
 
     monkeypatch.setattr(server, "serve", fake_serve)
-    monkeypatch.delenv(cli.FAULTS_ENV, raising=False)
+    for name in (cli.FAULTS_ENV, cli.ACCESS_KEY_ENV, cli.SECRET_KEY_ENV):
+        monkeypatch.delenv(name, raising=False)
     return calls
 
 
@@ -353,10 +360,30 @@ USAGE_ERRORS = [
     pytest.param(["--faults", "slowdown=-0.1"], "--faults", id="faults-negative"),
     pytest.param(["--faults", "slowdown=-0.2,error=0.5"], "--faults", id="faults-one-negative"),
     pytest.param(["--port", "http"], "--port", id="port-not-a-number"),
+    pytest.param(["--port", "99999"], "--port", id="port-too-big"),
+    pytest.param(["--port", "65536"], "--port", id="port-65536"),
+    pytest.param(["--port", "-1"], "--port", id="port-negative"),
+    pytest.param(["--port", "\u0663"], "--port", id="port-non-ascii-digit"),
+    pytest.param(
+        ["--seed", "seed-one", "--seed-dir", "{tmp}/file.txt"], "--seed-dir", id="seed-dir-file"
+    ),
+    pytest.param(["--seed", "bad-name-"], "--seed", id="seed-dash-end"),
+    pytest.param(["--seed", "a" * 64], "--seed", id="seed-too-long"),
+    pytest.param(["--parent-pid", "0"], "--parent-pid", id="parent-pid-zero"),
+    pytest.param(["--parent-pid", "-5"], "--parent-pid", id="parent-pid-negative"),
+    pytest.param(["--access-key", "a/b", "--secret-key", "s"], "--access-key", id="key-slash"),
+    pytest.param(["--access-key", "a b", "--secret-key", "s"], "--access-key", id="key-space"),
+    pytest.param(["--access-key", "k\u00e9", "--secret-key", "s"], "--access-key", id="key-latin1"),
+    pytest.param(
+        ["--access-key", "k", "--secret-key", "s\u00e9"], "--secret-key", id="secret-latin1"
+    ),
+    pytest.param(["--host", "no-such-host.invalid"], "--host", id="host-unresolvable"),
+    pytest.param(["--host", "256.1.1.1"], "--host", id="host-bad-address"),
 ]
 
 
 def _fill(args: Sequence[str], tmp: Path) -> list[str]:
+    (tmp / "file.txt").write_text("not a folder")
     return [a.replace("{tmp}", str(tmp)) for a in args]
 
 
@@ -499,3 +526,207 @@ def test_emulator_process_start_failure_is_reported() -> None:
         if emulator.process is not None and emulator.process.poll() is None:
             emulator.process.kill()
             emulator.process.wait(timeout=EXIT_TIMEOUT)
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def _signed_status(url: str, access_key: str, secret_key: str) -> tuple[int, str]:
+    """(HTTP status, error code or "") of a ListBuckets signed with the given keys."""
+    from botocore.exceptions import ClientError
+
+    client = make_client(url, aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+    try:
+        client.list_buckets()
+    except ClientError as exc:
+        response = exc.response
+        return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+    return 200, ""
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_keys_from_the_environment() -> None:
+    env = {cli.ACCESS_KEY_ENV: "tid_FromEnv", cli.SECRET_KEY_ENV: "tsec_env_only/secret"}
+    with _running([], env=env) as (process, url):
+        assert _signed_status(url, "tid_FromEnv", "tsec_env_only/secret") == (200, "")
+        assert _signed_status(url, "tid_FromEnv", "wrong") == (403, "SignatureDoesNotMatch")
+        assert _signed_status(url, "tid_Other", "tsec_env_only/secret") == (
+            403,
+            "InvalidAccessKeyId",
+        )
+        if Path(f"/proc/{process.pid}/cmdline").exists():
+            assert "tsec_env_only" not in _cmdline(process.pid)
+
+
+def test_command_line_keys_win_over_the_environment() -> None:
+    env = {cli.ACCESS_KEY_ENV: "tid_Env", cli.SECRET_KEY_ENV: "tsec_env"}
+    with _running(["--access-key", "tid_Cli", "--secret-key", "tsec_cli"], env=env) as (_, url):
+        assert _signed_status(url, "tid_Cli", "tsec_cli") == (200, "")
+        assert _signed_status(url, "tid_Env", "tsec_env") == (403, "InvalidAccessKeyId")
+
+
+def test_access_key_on_the_command_line_secret_in_the_environment() -> None:
+    env = {cli.SECRET_KEY_ENV: "tsec_hidden"}
+    with _running(["--access-key", "tid_Mixed"], env=env) as (process, url):
+        assert _signed_status(url, "tid_Mixed", "tsec_hidden") == (200, "")
+        if Path(f"/proc/{process.pid}/cmdline").exists():
+            assert "tsec_hidden" not in _cmdline(process.pid)
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({cli.ACCESS_KEY_ENV: "tid_Alone"}, "--secret-key"),
+        ({cli.SECRET_KEY_ENV: "tsec_alone"}, "--access-key"),
+    ],
+    ids=["access-key-only", "secret-key-only"],
+)
+def test_one_key_in_the_environment_is_a_usage_error(env: dict[str, str], missing: str) -> None:
+    result = _run([], env=env)
+    assert result.returncode == 2
+    assert "READY" not in result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert missing in lines[0]
+    other = cli.SECRET_KEY_ENV if missing == "--secret-key" else cli.ACCESS_KEY_ENV
+    assert other in lines[0]
+    assert "tsec_alone" not in result.stderr
+
+
+def test_help_names_the_key_variables() -> None:
+    result = subprocess.run(
+        [*MODULE, "emulator", "--help"], capture_output=True, text=True, env=_env(), timeout=30
+    )
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert cli.ACCESS_KEY_ENV in text
+    assert cli.SECRET_KEY_ENV in text
+
+
+# -- listening beyond loopback -------------------------------------------------------------
+
+
+def _stderr_after_ready(args: Sequence[str], env: dict[str, str] | None = None) -> str:
+    with _running(args, env=env) as (process, url):
+        if env is None:
+            make_client(url).list_buckets()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=EXIT_TIMEOUT)
+    return stderr
+
+
+def test_all_interfaces_without_keys_warns() -> None:
+    lines = _stderr_after_ready(["--host", "0.0.0.0"]).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("pytest-tigris emulator: warning: listening on 0.0.0.0 ")
+    assert "anyone on the network can read and delete every bucket" in lines[0]
+    assert cli.ACCESS_KEY_ENV in lines[0]
+    assert cli.SECRET_KEY_ENV in lines[0]
+
+
+def test_all_interfaces_with_keys_does_not_warn() -> None:
+    env = {cli.ACCESS_KEY_ENV: "tid_Net", cli.SECRET_KEY_ENV: "tsec_net"}
+    assert _stderr_after_ready(["--host", "0.0.0.0"], env=env) == ""
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost"])
+def test_loopback_does_not_warn(host: str) -> None:
+    assert _stderr_after_ready(["--host", host]) == ""
+
+
+def test_ipv6_loopback_does_not_warn() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    process = subprocess.Popen(
+        [*MODULE, "emulator", "--host", "::1"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
+    try:
+        assert _read_line(process).startswith("READY ")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=EXIT_TIMEOUT)
+        assert stderr == ""
+    finally:
+        _kill(process)
+
+
+def test_address_of_another_machine_is_one_line() -> None:
+    # 192.0.2.0/24 is reserved for documentation: no machine has it.
+    result = _run(["--host", "192.0.2.1"])
+    assert result.returncode == 2
+    assert "READY" not in result.stdout
+    assert result.stderr.splitlines() == [
+        "pytest-tigris emulator: cannot listen on 192.0.2.1:0: Cannot assign requested address"
+    ]
+
+
+def test_privileged_port_without_privilege_is_one_line() -> None:
+    start = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    if start.exists() and int(start.read_text()) <= 80:
+        pytest.skip("port 80 needs no privilege on this machine")
+    result = _run(["--port", "80"], command=_unprivileged(MODULE))
+    assert result.returncode == 1
+    assert "READY" not in result.stdout
+    assert result.stderr.splitlines() == [
+        "pytest-tigris emulator: cannot listen on 127.0.0.1:80: Permission denied"
+    ]
+
+
+# -- unreadable seed folders --------------------------------------------------------------
+
+
+def _unprivileged(command: Sequence[str]) -> list[str]:
+    """``command`` without root's power to read and bind anything."""
+    if os.geteuid() != 0:
+        return list(command)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permissions cannot be tested")
+    drop = "-dac_override,-dac_read_search,-net_bind_service"
+    return [setpriv, "--bounding-set", drop, *command]
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[Path]:
+    """A seed folder with an unreadable file and an unreadable sub-folder (mode restored)."""
+    seed = tmp_path / "seed"
+    (seed / "open").mkdir(parents=True)
+    (seed / "open" / "ok.txt").write_text("fine")
+    yield seed
+    for path in [seed, *seed.rglob("*")]:
+        with suppress(OSError):
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+@pytest.mark.parametrize("what", ["folder", "sub-folder", "file"])
+def test_unreadable_seed_dir_is_a_usage_error(locked: Path, what: str) -> None:
+    if what == "folder":
+        target = locked
+    elif what == "sub-folder":
+        target = locked / "closed"
+        target.mkdir()
+        (target / "inside.txt").write_text("hidden")
+    else:
+        target = locked / "open" / "secret.txt"
+        target.write_text("hidden")
+    target.chmod(0)
+    result = _run(["--seed", "seed-one", "--seed-dir", str(locked)], command=_unprivileged(MODULE))
+    assert result.returncode == 2, result.stderr
+    assert "READY" not in result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"pytest-tigris: error: --seed-dir {locked}: ")
+    assert "permission denied" in lines[0]
+    if what != "folder":
+        assert str(target) in lines[0]
