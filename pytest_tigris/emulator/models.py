@@ -43,6 +43,7 @@ from .store import (
     TigrisKeyStore,
     WeakInstanceTracker,
     dispose_versions,
+    spill_large_values,
 )
 
 __all__ = [
@@ -101,23 +102,28 @@ class TigrisMeta:
 
 
 class RWLock:
-    """Writer-preferring readers/writer lock.
+    """Readers/writer lock that prefers writers, for a while.
 
     Plain S3 requests share it; forks, snapshots and deletes take it alone, so they see a
-    consistent cut and never dispose a key another request is reading.
+    consistent cut and never dispose a key another request is reading. A reader arriving
+    while a writer waits lets the writer go first, but only for ``patience`` seconds: a writer
+    stuck behind a long reader (a large upload being stored) never stalls every other read.
+    Nothing does network I/O while holding it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, patience: float = 1.0) -> None:
         self._cond = threading.Condition()
         self._readers = 0
         self._writer = False
         self._waiting_writers = 0
+        self._patience = patience
 
     @contextmanager
     def shared(self) -> Iterator[None]:
         with self._cond:
-            while self._writer or self._waiting_writers:
-                self._cond.wait()
+            deadline = time.monotonic() + self._patience
+            while self._writer or (self._waiting_writers and time.monotonic() < deadline):
+                self._cond.wait(max(0.0, deadline - time.monotonic()) or None)
             self._readers += 1
         try:
             yield
@@ -131,9 +137,11 @@ class RWLock:
     def exclusive(self) -> Iterator[None]:
         with self._cond:
             self._waiting_writers += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._waiting_writers -= 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._waiting_writers -= 1
             self._writer = True
         try:
             yield
@@ -161,6 +169,7 @@ class TigrisBackend:
         self._view_ids = itertools.count(1)
         # Deleted keys must not stay alive through moto's class-level instance list.
         FakeKey.instances_tracked = WeakInstanceTracker()
+        spill_large_values()
 
     @property
     def s3(self) -> S3Backend:

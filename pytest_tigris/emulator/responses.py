@@ -10,6 +10,8 @@ rewritten to path style, so moto and the Tigris rules always agree on the bucket
 
 from __future__ import annotations
 
+import gc
+import io
 import ipaddress
 import json
 import logging
@@ -44,7 +46,7 @@ from .models import (
     snapshot_display_name,
     version_time,
 )
-from .streaming import ObjectStream, hold_file, read_body
+from .streaming import MEMORY_LIMIT, ObjectStream, hold_file, read_body
 
 __all__ = ["Faults", "S3Request", "TigrisMiddleware", "resolve_bucket"]
 
@@ -263,6 +265,16 @@ class TigrisMiddleware:
             return _error(start_response, exc.status, exc.code, exc.message, head=head)
         except EmulatorError as exc:
             return _error(start_response, exc.status, exc.code, exc.message, exc.resource, head)
+        finally:
+            # The server keeps a connection's last environ until its next request: drop the
+            # body, which may be as big as the largest upload.
+            read = environ.pop("pytest_tigris.body", None)
+            environ["wsgi.input"] = io.BytesIO()
+            if read is not None and len(read) > MEMORY_LIMIT:
+                # moto's per-request objects sit in reference cycles that hold the body
+                # until the next collection, which an idle server may not run for long.
+                del read
+                gc.collect()
 
     def _prepare(self, environ: dict[str, Any]) -> S3Request:
         """Check, resolve and read a request; no lock is held, so a slow client stalls only

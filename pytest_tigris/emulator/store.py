@@ -34,6 +34,7 @@ __all__ = [
     "WeakInstanceTracker",
     "clone_key",
     "dispose_versions",
+    "spill_large_values",
     "stamp_of",
 ]
 
@@ -402,6 +403,26 @@ class TigrisKeyStore(ListingKeyStore):
         yield from self.view().items()
 
     lists = iterlists = _iterlists
+
+
+def spill_large_values() -> None:
+    """Make moto write an object bigger than its in-memory key buffer straight to a file.
+
+    moto's key buffer is a ``SpooledTemporaryFile``: a large value is first copied into its
+    in-memory buffer, then rolled over to disk, doubling the memory an upload costs.
+    """
+    if getattr(FakeKey, "_tigris_spills", False):
+        return
+    original = FakeKey.value
+
+    def set_value(key: FakeKey, new_value: bytes) -> None:
+        buffer = key._value_buffer
+        if len(new_value) > key._max_buffer_size and hasattr(buffer, "rollover"):
+            buffer.rollover()
+        original.fset(key, new_value)
+
+    FakeKey.value = property(original.fget, set_value)
+    FakeKey._tigris_spills = True
 
 
 class WeakInstanceTracker:
