@@ -218,7 +218,9 @@ def test_a_short_body_is_incomplete_and_stores_nothing(
             "Content-Length: 1000\r\n\r\n1234567".encode()
         )
         sock.shutdown(socket.SHUT_WR)
-        answer = sock.recv(65536)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
     assert answer.startswith(b"HTTP/1.1 400")
     assert b"<Code>IncompleteBody</Code>" in answer
     with pytest.raises(ClientError) as exc:
