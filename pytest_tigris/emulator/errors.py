@@ -21,6 +21,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidBucketName",
     "InvalidRequest",
+    "InvalidSeedFolder",
     "KeyTooLongError",
     "MalformedXML",
     "MethodNotAllowed",
@@ -65,6 +66,16 @@ class InvalidArgument(EmulatorError):
 
 class InvalidRequest(EmulatorError):
     status, code = 400, "InvalidRequest"
+
+
+class InvalidSeedFolder(EmulatorError, ValueError):
+    """A ``--seed-dir`` folder holds something that cannot become an object key.
+
+    Raised while the emulator starts, never answered over HTTP; the command line prints its
+    message as one line.
+    """
+
+    status, code = 400, "InvalidArgument"
 
 
 class InvalidBucketName(EmulatorError):

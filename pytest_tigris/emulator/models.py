@@ -33,6 +33,7 @@ from .errors import (
     InvalidArgument,
     InvalidBucketName,
     InvalidRequest,
+    InvalidSeedFolder,
     NoSuchBucket,
     NoSuchSnapshot,
     NotSnapshotEnabled,
@@ -445,16 +446,6 @@ class TigrisBackend:
 
     def all_buckets(self) -> dict[str, FakeBucket]:
         return dict(self.s3.buckets)
-
-
-class InvalidSeedFolder(EmulatorError, ValueError):
-    """A ``--seed-dir`` folder holds something that cannot become an object key.
-
-    Raised while the emulator starts, never answered over HTTP; the command line prints its
-    message as one line.
-    """
-
-    status, code = 400, "InvalidArgument"
 
 
 def _seed_files(folder: Path) -> list[tuple[str, Path]]:
