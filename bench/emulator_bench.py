@@ -6,6 +6,9 @@ a) fork + force-delete of a big seed vs of a 10-object seed, same emulator (targ
    forks fall through to their parent, so their cost must not grow with the seed.
 b) fork + force-delete vs plain CreateBucket + DeleteBucket, same emulator (target ≤ 2x).
 c) emulator RSS growth for 20 live forks of a 5,000 x 10 KB seed, each read once (target < 5 MB).
+d) a 1 GiB object uploaded and read back over HTTP in 1 MiB chunks: the emulator's peak RSS
+   growth (target ≤ object + 64 MB), what it keeps afterwards, and the download's first byte
+   against its last (the body is answered from the object's file, not loaded first).
 
 The compared variants of a) and b) run in one loop, their order rotated every repetition, so
 machine noise hits all of them; values are medians. ``--tiny`` uses small sizes and few
@@ -52,6 +55,7 @@ class Sizes:
     mem_seed: int
     mem_object_bytes: int
     forks: int
+    stream_bytes: int
 
 
 FULL = Sizes(
@@ -62,6 +66,7 @@ FULL = Sizes(
     mem_seed=5_000,
     mem_object_bytes=10 * 1024,
     forks=20,
+    stream_bytes=1024 * 2**20,
 )
 TINY = Sizes(
     big_seed=500,
@@ -71,6 +76,7 @@ TINY = Sizes(
     mem_seed=50,
     mem_object_bytes=10 * 1024,
     forks=20,
+    stream_bytes=64 * 2**20,
 )
 
 
@@ -106,12 +112,12 @@ def write_seed(folder: Path, count: int, size: int) -> None:
         path.write_bytes(i.to_bytes(4, "big") * (size // 4))
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of process ``pid``, in MB (from ``/proc/PID/status``)."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident set size (or its peak, ``VmHWM``) of process ``pid`` in MB, from ``/proc``."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 def pid_of(emulator: EmulatorProcess) -> int:
@@ -327,6 +333,105 @@ def bench_fork_memory(sizes: Sizes, workdir: Path) -> list[Row]:
     ]
 
 
+STREAM_SEED = "bench-seed-stream"
+# moto wants a signed-looking request when the emulator checks no signatures.
+_AUTH = (
+    "AWS4-HMAC-SHA256 Credential=bench-key/20260101/us-east-1/s3/aws4_request, "
+    "SignedHeaders=host, Signature=00"
+)
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """d)'s figures: MB of RSS and seconds."""
+
+    upload_peak: float
+    kept: float
+    first_byte: float
+    last_byte: float
+    at_first_byte: float
+    upload_seconds: float
+
+
+def measure_streaming(sizes: Sizes) -> Streaming:
+    """d): one object of ``stream_bytes`` in and out of a fresh emulator, over raw HTTP."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    chunk = b"\x5a" * 2**20
+    count = sizes.stream_bytes // len(chunk)
+    emulator = EmulatorProcess(seed=STREAM_SEED)
+    try:
+        emulator.start()
+        pid = pid_of(emulator)
+        parts = urlsplit(emulator.endpoint_url)
+        address = (str(parts.hostname), int(parts.port or 0))
+        before = rss_mb(pid)
+        connection = http.client.HTTPConnection(*address, timeout=600)
+        started = time.perf_counter()
+        connection.request(
+            "PUT",
+            f"/{STREAM_SEED}/big.bin",
+            body=(chunk for _ in range(count)),
+            headers={"Authorization": _AUTH, "Content-Length": str(count * len(chunk))},
+        )
+        answer = connection.getresponse()
+        answer.read()
+        upload_seconds = time.perf_counter() - started
+        connection.close()
+        if answer.status != 200:
+            raise RuntimeError(f"upload answered {answer.status}")
+        upload_peak = rss_mb(pid, "VmHWM") - before
+        kept = rss_mb(pid) - before
+        connection = http.client.HTTPConnection(*address, timeout=600)
+        started = time.perf_counter()
+        connection.request("GET", f"/{STREAM_SEED}/big.bin", headers={"Authorization": _AUTH})
+        answer = connection.getresponse()
+        received = len(answer.read(2**20))
+        first_byte = time.perf_counter() - started
+        at_first_byte = rss_mb(pid) - before
+        while data := answer.read(4 * 2**20):
+            received += len(data)
+        last_byte = time.perf_counter() - started
+        connection.close()
+        if received != count * len(chunk):
+            raise RuntimeError(f"read back {received} bytes of {count * len(chunk)}")
+    finally:
+        emulator.stop()
+    return Streaming(upload_peak, kept, first_byte, last_byte, at_first_byte, upload_seconds)
+
+
+def bench_streaming(sizes: Sizes) -> list[Row]:
+    """d) as table rows."""
+    result = measure_streaming(sizes)
+    size_mb = sizes.stream_bytes / 2**20
+    limit = size_mb + 64
+    return [
+        Row(
+            f"d) {size_mb:,.0f} MB upload: emulator peak RSS growth",
+            f"{result.upload_peak:,.0f} MB in {result.upload_seconds:.1f} s",
+            f"≤ {limit:,.0f} MB",
+            result.upload_peak <= limit,
+        ),
+        Row(
+            "d) RSS kept once the upload is stored",
+            f"{result.kept:,.1f} MB",
+            "< 64 MB",
+            result.kept < 64,
+        ),
+        Row(
+            f"d) {size_mb:,.0f} MB download: first MB / whole body",
+            f"{ms(result.first_byte)} / {ms(result.last_byte)}",
+        ),
+        Row(
+            "d) RSS growth when the first MB arrived",
+            f"{result.at_first_byte:,.1f} MB",
+            "< 64 MB",
+            result.at_first_byte < 64,
+        ),
+    ]
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
@@ -355,7 +460,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = TINY if args.tiny else FULL
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tigris-bench-") as tmp:
-        rows = bench_fork_cost(sizes, Path(tmp)) + bench_fork_memory(sizes, Path(tmp))
+        rows = (
+            bench_fork_cost(sizes, Path(tmp))
+            + bench_fork_memory(sizes, Path(tmp))
+            + bench_streaming(sizes)
+        )
     elapsed = time.perf_counter() - started
     print("# pytest-tigris emulator bench")
     print()
@@ -365,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"Medians of {sizes.repetitions} interleaved repetitions (rotating order, after one "
         f"warm-up); {sizes.object_bytes // 1024} KB objects in a) and b); one emulator process "
-        "for a) and b), another for c)."
+        "for a) and b), another for c), another for d)."
     )
     print()
     print("| measurement | value | target | met |")
