@@ -467,8 +467,8 @@ class ControllerPlugin:
         created = sum(s.get("created", 0) for s in stats)
         if self.lost:
             terminalreporter.write_line(
-                f"pytest-tigris: {self.lost} forks were not deleted: they went with the "
-                "embedded emulator, which stopped during the run",
+                f"pytest-tigris: forks not deleted: {self.lost} (they lived in the embedded "
+                "emulator, which stopped during the run)",
                 yellow=True,
             )
         if not created and not self.swept and not self.left:

@@ -81,3 +81,111 @@ def _delete_kept(emulator: Any, names: list[str]) -> None:
 
     for name in names:
         tigris_boto3_ext.force_delete_bucket(s3, name)
+
+
+SKIPS = """
+import pytest
+
+
+def test_skipped(tigris_bucket):
+    pytest.skip("needs a fresh URL: signature=abc123def expired")
+
+
+@pytest.mark.xfail(reason="Signature=feed42beef is rejected")
+def test_xfailed(tigris_bucket):
+    assert False
+
+
+def test_xfail_in_the_test(tigris_bucket):
+    pytest.xfail("X-Amz-Signature=0a1b2c3d4e is stale")
+
+
+@pytest.mark.skip(reason="no key {secret} here")
+def test_marked_skip():
+    pass
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_skip_and_xfail_reasons_are_masked_and_stay_skips(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
+        isolate_env(
+            monkeypatch,
+            AWS_ENDPOINT_URL_S3=emulator.endpoint_url,
+            AWS_ACCESS_KEY_ID="tid_Visible",
+            AWS_SECRET_ACCESS_KEY=SECRET,
+        )
+        pytester.makepyfile(test_inner=SKIPS.format(secret=SECRET))
+        args = ["-p", "no:cacheprovider", "-p", "no:randomly", "--tigris-seed", SEED]
+        args += ["-v", "-rsx", "--junitxml", "junit.xml"]
+        if workers:
+            args += ["-n", str(workers)]
+        result = pytester.runpytest_subprocess(*args, timeout=300)
+
+    output = str(result.stdout) + str(result.stderr)
+    assert result.ret == pytest.ExitCode.OK, output
+    assert "INTERNALERROR" not in output, output
+    result.assert_outcomes(skipped=2, xfailed=2)
+    lines = {line for line in result.outlines if line.startswith(("SKIPPED [", "XFAIL "))}
+    assert lines == {
+        "SKIPPED [1] test_inner.py:5: needs a fresh URL: signature=*** expired",
+        "SKIPPED [1] test_inner.py:17: no key *** here",
+        "XFAIL test_inner.py::test_xfailed - Signature=*** is rejected",
+        "XFAIL test_inner.py::test_xfail_in_the_test - X-Amz-Signature=*** is stale",
+    }, output
+    junit = (pytester.path / "junit.xml").read_text()
+    assert junit.count("<skipped ") == 4, junit
+    for leaked in (SECRET, "abc123def", "feed42beef", "0a1b2c3d4e"):
+        assert leaked not in output and leaked not in junit
+
+
+LOGS_AND_WARNINGS = """
+import logging
+import os
+import warnings
+
+SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_logs_and_warns(tigris_fork):
+    logging.getLogger("myapp.storage").warning("connecting with secret %s", SECRET)
+    try:
+        raise ValueError("bad key " + SECRET)
+    except ValueError:
+        logging.getLogger("myapp").exception("upload failed")
+    warnings.warn("using key " + SECRET, UserWarning)
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_secrets_are_masked_in_logs_warnings_junitxml_and_the_debug_log(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
+        isolate_env(
+            monkeypatch,
+            AWS_ENDPOINT_URL_S3=emulator.endpoint_url,
+            AWS_ACCESS_KEY_ID="tid_Visible",
+            AWS_SECRET_ACCESS_KEY=SECRET,
+        )
+        pytester.makepyfile(test_inner=LOGS_AND_WARNINGS)
+        args = ["-p", "no:cacheprovider", "-p", "no:randomly", "--tigris-seed", SEED, "-rA"]
+        args += ["--log-cli-level=DEBUG", "--log-file=run.log", "--log-file-level=DEBUG"]
+        args += ["--junitxml=junit.xml", "--debug=debug.log"]
+        if workers:
+            args += ["-n", str(workers)]
+        result = pytester.runpytest_subprocess(*args, timeout=300)
+
+    output = str(result.stdout) + str(result.stderr)
+    result.assert_outcomes(passed=1, warnings=1)
+    files = {name: (pytester.path / name).read_text() for name in ("run.log", "junit.xml")}
+    files["debug.log"] = (pytester.path / "debug.log").read_text()
+    for name, text in {"output": output, **files}.items():
+        assert SECRET not in text, name
+    assert "using key ***" in output  # the warnings summary
+    assert "using key ***" in files["debug.log"]
+    for text in (output, files["run.log"]):
+        assert "WARNING  myapp.storage:test_inner.py:9 connecting with secret ***" in text
+        assert "ValueError: bad key ***" in text
