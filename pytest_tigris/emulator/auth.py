@@ -41,6 +41,7 @@ _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z", re.ASCII)
 _DIGITS = re.compile(r"\d{1,20}", re.ASCII)
 _CHUNK_HEADER = re.compile(rb"([0-9a-fA-F]{1,16});chunk-signature=([^\r\n]*)")
+_UNSIGNED_CHUNK_HEADER = re.compile(rb"([0-9a-fA-F]{1,16})(;[^\r\n]*)?")
 _TRAILER_LINE = re.compile(rb"([!-9;-~]+):([^\r\n]*)")
 # A chunk header is about 90 bytes and a trailer line about 60; anything much longer is not a
 # chunk header, and a limit keeps a garbage body from being buffered whole.
@@ -146,15 +147,17 @@ _TRAILERS_END = "end of the trailing headers"
 _DONE = "done"
 
 
-class _ChunkSignatureChecker(PayloadChecker):
-    """An aws-chunked body whose chunks are signed, each chaining the previous signature.
+class _ChunkedChecker(PayloadChecker):
+    """An aws-chunked body: its framing, and with a key the signature of each chunk, each
+    chaining the previous one. Without a key (STREAMING-UNSIGNED-PAYLOAD-TRAILER) only the
+    framing is checked, so garbage never reaches the decoder behind.
 
     Incremental: holds at most one line of framing, never the chunk data.
     """
 
     def __init__(
         self,
-        key: bytes,
+        key: bytes | None,
         timestamp: str,
         scope: str,
         seed: str,
@@ -203,7 +206,8 @@ class _ChunkSignatureChecker(PayloadChecker):
         while len(view):
             if self._state == _CHUNK_DATA:
                 take = view[: self._remaining]
-                self._hash.update(take)
+                if self._key is not None:
+                    self._hash.update(take)
                 self._remaining -= len(take)
                 view = view[len(take) :]
                 if self._remaining == 0:
@@ -244,11 +248,16 @@ class _ChunkSignatureChecker(PayloadChecker):
             self._state = _DONE
 
     def _on_chunk_header(self, line: bytes) -> None:
-        match = _CHUNK_HEADER.fullmatch(line)
-        if match is None:
-            raise _framing("a chunk header is not '<hex size>;chunk-signature=<signature>'.")
+        if self._key is None:
+            match = _UNSIGNED_CHUNK_HEADER.fullmatch(line)
+            if match is None:
+                raise _framing("a chunk header is not '<hex size>'.")
+        else:
+            match = _CHUNK_HEADER.fullmatch(line)
+            if match is None:
+                raise _framing("a chunk header is not '<hex size>;chunk-signature=<signature>'.")
+            self._claimed = match[2].decode("latin-1")
         size = int(match[1], 16)
-        self._claimed = match[2].decode("latin-1")
         self._decoded += size
         if self._decoded_length is not None and self._decoded > self._decoded_length:
             raise _framing(
@@ -264,6 +273,8 @@ class _ChunkSignatureChecker(PayloadChecker):
         self._state = _TRAILERS if self._trailer else _FINAL_END
 
     def _check_chunk(self, data_sha256: str) -> None:
+        if self._key is None:
+            return
         expected = _hmac_hex(
             self._key,
             f"{_CHUNK_ALGORITHM}\n{self._prefix}{self._previous}\n{_EMPTY_SHA256}\n{data_sha256}",
@@ -274,6 +285,9 @@ class _ChunkSignatureChecker(PayloadChecker):
 
     def _on_trailer(self, line: bytes) -> None:
         if not line:
+            if self._key is None:
+                self._state = _DONE
+                return
             # Clients differ on a blank line between the final chunk and the trailers.
             if self._trailers:
                 raise _framing("a blank line among the trailing headers.")
@@ -283,7 +297,7 @@ class _ChunkSignatureChecker(PayloadChecker):
             raise _framing("a trailing header is not 'name:value'.")
         name = match[1].decode("ascii").lower()
         value = match[2].decode("latin-1").strip()
-        if name != "x-amz-trailer-signature":
+        if name != "x-amz-trailer-signature" or self._key is None:
             if len(self._trailers) >= _MAX_TRAILERS:
                 raise _framing("too many trailing headers.")
             self._trailers.append((name, value))
@@ -324,8 +338,12 @@ class SignedRequest:
     def payload_checker(self) -> PayloadChecker:
         """A fresh checker for this request's body."""
         mode = self.payload_hash
+        if mode == _UNSIGNED_TRAILER:
+            return _ChunkedChecker(
+                None, "", "", "", trailer=True, decoded_length=self._decoded_length
+            )
         if mode in (_SIGNED_CHUNKS, _SIGNED_CHUNKS_TRAILER):
-            return _ChunkSignatureChecker(
+            return _ChunkedChecker(
                 self._signing_key,
                 self._timestamp,
                 self._scope,
@@ -373,7 +391,9 @@ class SigV4Verifier:
             timestamp = self._header_timestamp(environ)
             payload_hash = _payload_hash(environ)
             if payload_hash in (_SIGNED_CHUNKS, _SIGNED_CHUNKS_TRAILER):
-                decoded_length = _decoded_length(environ)
+                decoded_length = _decoded_length(environ, required=True)
+            elif payload_hash == _UNSIGNED_TRAILER:
+                decoded_length = _decoded_length(environ, required=False)
             canonical_pairs = pairs
             malformed = _malformed_header
         elif params.get("X-Amz-Algorithm") == _ALGORITHM:
@@ -536,8 +556,12 @@ def _payload_hash(environ: Mapping[str, object]) -> str:
     return text
 
 
-def _decoded_length(environ: Mapping[str, object]) -> int:
+def _decoded_length(environ: Mapping[str, object], *, required: bool) -> int | None:
+    # Signed chunks cannot be decoded without it; botocore leaves it out of an unsigned
+    # stream whose length it does not know.
     value = environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH")
+    if value is None and not required:
+        return None
     if value is None:
         raise AuthError(
             "InvalidRequest",

@@ -12,6 +12,7 @@ import calendar
 import datetime
 import hashlib
 import hmac
+import io
 import random
 import tracemalloc
 from collections.abc import Iterator
@@ -329,9 +330,9 @@ def test_sha256_payload_mismatch(body: bytes) -> None:
     assert _rejects(checker, body) == (400, "XAmzContentSHA256Mismatch")
 
 
-@pytest.mark.parametrize("mode", ["UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"])
-def test_unsigned_payload_is_not_checked(mode: str) -> None:
-    _feed(SignedRequest("k", payload_hash=mode).payload_checker(), b"anything at all", 3)
+def test_unsigned_payload_is_not_checked() -> None:
+    checker = SignedRequest("k", payload_hash="UNSIGNED-PAYLOAD").payload_checker()
+    _feed(checker, b"anything at all", 3)
 
 
 # -- requests signed by botocore -----------------------------------------------------------
@@ -601,3 +602,56 @@ def test_fuzz_chunked_bodies_are_always_4xx(seed: int) -> None:
         with pytest.raises(AuthError) as exc_info:
             _feed(_aws_checker(PLAIN), bytes(body), rng.randrange(1, 64))
         assert 400 <= exc_info.value.status < 500
+
+
+# -- unsigned aws-chunked (what boto3 sends over https) ------------------------------------
+
+
+def _botocore_unsigned_stream(data: bytes, *, checksum: bool) -> bytes:
+    """The body botocore's own aws-chunked writer makes for a flexible-checksum upload."""
+    from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
+
+    wrapper = AwsChunkedWrapper(
+        io.BytesIO(data),
+        checksum_cls=Crc32Checksum if checksum else None,
+        checksum_name="x-amz-checksum-crc32",
+        chunk_size=1000,
+    )
+    return bytes(wrapper.read())
+
+
+def _unsigned_checker(decoded_length: int | None) -> PayloadChecker:
+    return SignedRequest(
+        "k", payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER", decoded_length=decoded_length
+    ).payload_checker()
+
+
+@pytest.mark.parametrize("checksum", [True, False], ids=["crc32-trailer", "no-trailer"])
+@pytest.mark.parametrize("declared", [True, False], ids=["length", "no-length"])
+def test_botocore_unsigned_stream_passes(checksum: bool, declared: bool) -> None:
+    data = bytes(range(256)) * 20
+    stream = _botocore_unsigned_stream(data, checksum=checksum)
+    _feed(_unsigned_checker(len(data) if declared else None), stream, 333)
+
+
+@pytest.mark.parametrize(
+    ("garble", "outcome"),
+    [
+        (lambda b: b"zz" + b, (400, "InvalidRequest")),
+        (lambda b: b[:-30], (400, "IncompleteBody")),
+        (lambda b: b"", (400, "IncompleteBody")),
+        (lambda b: b.replace(b"\r\n", b"XX", 1), (400, "InvalidRequest")),
+        (lambda b: b + b"more", (400, "InvalidRequest")),
+        (lambda b: b.replace(b"3e8\r\n", b"3e9\r\n", 1), (400, "InvalidRequest")),
+    ],
+    ids=["size-not-hex", "truncated", "empty", "no-crlf", "bytes-after-end", "size-off-by-one"],
+)
+def test_garbled_unsigned_stream(garble: Any, outcome: tuple[int, str]) -> None:
+    data = bytes(range(256)) * 20
+    stream = garble(_botocore_unsigned_stream(data, checksum=True))
+    assert _rejects(_unsigned_checker(len(data)), stream, 100) == outcome
+
+
+def test_unsigned_stream_shorter_than_declared() -> None:
+    stream = _botocore_unsigned_stream(b"x" * 100, checksum=True)
+    assert _rejects(_unsigned_checker(101), stream) == (400, "IncompleteBody")

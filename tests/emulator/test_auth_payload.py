@@ -18,7 +18,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from pytest_tigris.emulator import EmulatorProcess
-from tests.emulator._signing import SIGNED_CHUNKS, SIGNED_CHUNKS_TRAILER, send, sign
+from tests.emulator._signing import (
+    SIGNED_CHUNKS,
+    SIGNED_CHUNKS_TRAILER,
+    UNSIGNED_TRAILER,
+    send,
+    sign,
+)
 from tests.helpers import body, keys, make_client
 
 ACCESS_KEY = "tid_PayloadKey"
@@ -195,3 +201,27 @@ def test_malformed_authorization_header(endpoint: str, bucket: str, authorizatio
     headers = sign(url, ACCESS_KEY, SECRET_KEY, method="GET").headers
     headers["Authorization"] = authorization
     assert send(url, "GET", headers)[:2] == (400, "AuthorizationHeaderMalformed")
+
+
+# -- unsigned aws-chunked ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("chunked", "outcome"),
+    [
+        (b"zz\r\nhello\r\n0\r\n\r\n", (400, "InvalidRequest")),
+        (b"5\r\nhelloXX0\r\n\r\n", (400, "InvalidRequest")),
+        (b"5\r\nhel", (400, "IncompleteBody")),
+        (b"", (400, "IncompleteBody")),
+    ],
+    ids=["size-not-hex", "no-crlf", "truncated", "empty"],
+)
+def test_garbled_unsigned_stream(
+    endpoint: str, s3: Any, bucket: str, chunked: bytes, outcome: tuple[int, str]
+) -> None:
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER has no signatures, but garbage is still a 400."""
+    url = f"{endpoint}/{bucket}/unsigned-garbage.txt"
+    extra = {"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": "5"}
+    signed = sign(url, ACCESS_KEY, SECRET_KEY, payload=UNSIGNED_TRAILER, headers=extra)
+    assert send(url, "PUT", signed.headers, chunked)[:2] == outcome
+    assert _absent(s3, bucket, "unsigned-garbage.txt")
