@@ -148,3 +148,61 @@ def test_every_option_has_cli_ini_and_env_twins() -> None:
         assert option.ini == "tigris_" + option.name.replace("-", "_")
         assert option.env == "PYTEST_TIGRIS_" + option.name.replace("-", "_").upper()
         assert option.help[0].isupper() and not option.help.endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://localhost:99999",
+            "--tigris-endpoint='http://localhost:99999' is not a valid URL (port must be a "
+            "number from 1 to 65535)",
+        ),
+        (
+            "http://localhost:notaport",
+            "--tigris-endpoint='http://localhost:notaport' is not a valid URL (port must be a "
+            "number from 1 to 65535)",
+        ),
+        ("http://[::1", "--tigris-endpoint='http://[::1' is not a valid URL (invalid IPv6 URL)"),
+        ("http://:9000", "--tigris-endpoint='http://:9000' has no host name"),
+    ],
+)
+def test_a_malformed_endpoint_url_names_the_option(tmp_path: Path, url: str, message: str) -> None:
+    with pytest.raises(TigrisConfigError) as exc:
+        load(tmp_path, {"endpoint": url})
+    assert str(exc.value) == f"{message}: use e.g. https://t3.storage.dev or http://127.0.0.1:4566"
+
+
+def test_an_endpoint_variable_is_named_as_set(tmp_path: Path) -> None:
+    with pytest.raises(TigrisConfigError, match=r"^AWS_ENDPOINT_URL='localhost:4566' is not"):
+        load(tmp_path, environ={"AWS_ENDPOINT_URL": "localhost:4566"})
+    (tmp_path / ".env.local").write_text("AWS_ENDPOINT_URL_S3=localhost:4566\n")
+    with pytest.raises(TigrisConfigError, match=r"^AWS_ENDPOINT_URL_S3 \(in \.env\.local\)="):
+        load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"\xff\xfeA=1\n", "is not UTF-8 text (byte 0xff at offset 0): save it as UTF-8"),
+        (b"A=1\n\nnot an assignment\n", "line 3 is not KEY=VALUE: fix or remove it"),
+        (b"=value\n", "line 1 is not KEY=VALUE: fix or remove it"),
+        (b"A='open\n", "line 1: no closing quotation: fix or remove it"),
+    ],
+)
+def test_a_broken_dotenv_names_the_file_and_line(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / ".env.local"
+    path.write_bytes(content)
+    with pytest.raises(TigrisConfigError) as exc:
+        read_dotenv(path)
+    assert str(exc.value).startswith(f"{path} {problem}")
+    # The line itself is never shown: it may hold a secret.
+    assert "open" not in str(exc.value) and "assignment" not in str(exc.value)
+
+
+def test_dotenv_accepts_a_byte_order_mark_and_blank_values(tmp_path: Path) -> None:
+    path = tmp_path / ".env.local"
+    path.write_text("\ufeffA=1\nexport B = 'two words'\nC=\n", encoding="utf-8")
+    assert read_dotenv(path) == {"A": "1", "B": "two words", "C": ""}
