@@ -23,6 +23,8 @@ from typing import Any
 __all__ = ["READY_PREFIX", "EmulatorProcess", "EmulatorServer", "EmulatorStartError"]
 
 READY_PREFIX = "READY "
+ACCESS_KEY_ENV = "PYTEST_TIGRIS_EMULATOR_ACCESS_KEY"
+SECRET_KEY_ENV = "PYTEST_TIGRIS_EMULATOR_SECRET_KEY"
 # Seconds a connection may stay silent (mid-request or idle between requests) before the
 # server drops it; the environment variable exists for tests of that limit.
 SOCKET_TIMEOUT_ENV = "PYTEST_TIGRIS_EMULATOR_SOCKET_TIMEOUT"
@@ -68,7 +70,8 @@ class EmulatorServer:
     def endpoint_url(self) -> str:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self) -> EmulatorServer:
         from werkzeug.serving import make_server
@@ -230,8 +233,10 @@ class EmulatorProcess:
             args += ["--seed", seed]
         if seed_dir is not None:
             args += ["--seed-dir", os.fspath(seed_dir)]
+        # The keys travel in the child's environment: a command line is visible in ``ps``.
+        self._key_env: dict[str, str] = {}
         if access_key is not None and secret_key is not None:
-            args += ["--access-key", access_key, "--secret-key", secret_key]
+            self._key_env = {ACCESS_KEY_ENV: access_key, SECRET_KEY_ENV: secret_key}
         if faults:
             args += ["--faults", faults]
         self.args = args
@@ -243,6 +248,9 @@ class EmulatorProcess:
     def start(self) -> EmulatorProcess:
         command = [sys.executable, "-m", "pytest_tigris", "emulator", *self.args]
         env = dict(os.environ)
+        env.pop(ACCESS_KEY_ENV, None)
+        env.pop(SECRET_KEY_ENV, None)
+        env.update(self._key_env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         # With a log file the child outlives the reader of its pipes safely (an xdist worker
         # may start it and exit before the run ends; the controller stops it).
