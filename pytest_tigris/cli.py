@@ -82,6 +82,16 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     emulator.add_argument(
+        "--latency",
+        type=_duration,
+        default=0.0,
+        metavar="DELAY",
+        help=(
+            "add DELAY (e.g. 30ms, 0.05s) to every request: a stand-in for the network "
+            "between CI and Tigris, for benchmarks (default: none)"
+        ),
+    )
+    emulator.add_argument(
         "--parent-pid", type=_pid, metavar="PID", help="exit when the process PID is gone"
     )
 
@@ -178,6 +188,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2  # pragma: no cover
 
 
+def _duration(text: str) -> float:
+    """Seconds from ``30ms`` / ``0.5s`` / ``0`` (a unit is required for anything else)."""
+    value = text.strip().lower()
+    scales = {"ms": 0.001, "s": 1.0}
+    unit = "ms" if value.endswith("ms") else "s" if value.endswith("s") else ""
+    try:
+        seconds = float(value[: -len(unit)]) * scales[unit] if unit else float(value) * 0
+        if not unit and float(value) != 0:
+            raise ValueError(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 60:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a delay: give milliseconds or seconds up to 60 s, e.g. 30ms"
+        )
+    return seconds
+
+
 def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     access_key = args.access_key or os.environ.get(ACCESS_KEY_ENV) or None
     secret_key = args.secret_key or os.environ.get(SECRET_KEY_ENV) or None
@@ -238,6 +266,7 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             secret_key=secret_key,
             faults=args.faults,
             parent_pid=args.parent_pid,
+            latency=args.latency,
         )
     except OSError as exc:
         if exc.filename is not None:

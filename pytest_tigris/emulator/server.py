@@ -10,7 +10,6 @@ import logging
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +35,7 @@ class EmulatorStartError(RuntimeError):
 
 
 class EmulatorServer:
-    """The emulator on a werkzeug threaded server in a background thread of this process.
+    """The emulator on its HTTP/1.1 keep-alive server in a background thread of this process.
 
     ``port=0`` binds a free port; :attr:`endpoint_url` tells which.
     """
@@ -51,6 +50,7 @@ class EmulatorServer:
         access_key: str | None = None,
         secret_key: str | None = None,
         faults: str | None = None,
+        latency: float = 0.0,
     ) -> None:
         if (access_key is None) != (secret_key is None):
             raise ValueError("give both access_key and secret_key, or neither")
@@ -62,6 +62,8 @@ class EmulatorServer:
         self.seed_dir = Path(seed_dir) if seed_dir is not None else None
         self.keys = {access_key: secret_key} if access_key and secret_key else None
         self.faults = faults
+        # Seconds added to every request: a stand-in for the network between CI and Tigris.
+        self.latency = latency
         self.seeded_objects = 0
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -74,8 +76,7 @@ class EmulatorServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> EmulatorServer:
-        from werkzeug.serving import make_server
-
+        from .httpserver import EmulatorHTTPServer
         from .models import TigrisBackend
         from .responses import Faults, TigrisMiddleware
 
@@ -94,24 +95,13 @@ class EmulatorServer:
             virtual_bases=_virtual_bases(self.host),
         )
         moto_app.request_class = _raw_body_request(moto_app.request_class)
-        # Bind here, so a busy port is an OSError (werkzeug would print and sys.exit).
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((self.host, self.port))
-            listener.listen(128)
-            self.port = listener.getsockname()[1]
-            self._server = make_server(
-                self.host,
-                self.port,
-                app,
-                threaded=True,
-                request_handler=_KeepAliveHandler(),
-                fd=listener.fileno(),
-            )
-        finally:
-            listener.close()
+        self._server = EmulatorHTTPServer(
+            (self.host, self.port),
+            app,
+            socket_timeout=_socket_timeout(),
+            latency=self.latency,
+        )
+        self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -168,18 +158,6 @@ def _raw_body_request(base: type) -> type:
     return RawBodyRequest
 
 
-def _KeepAliveHandler() -> type:
-    from werkzeug.serving import WSGIRequestHandler
-
-    class Handler(WSGIRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # A client that stops sending (mid-headers or mid-body) gives up its thread after
-        # this long; it never holds a lock another request needs while it is read.
-        timeout = _socket_timeout()
-
-    return Handler
-
-
 def _socket_timeout() -> float:
     raw = os.environ.get(SOCKET_TIMEOUT_ENV, "")
     try:
@@ -223,6 +201,7 @@ class EmulatorProcess:
         access_key: str | None = None,
         secret_key: str | None = None,
         faults: str | None = None,
+        latency: float = 0.0,
         startup_timeout: float = 30.0,
         parent_pid: int | None = None,
         log_path: str | os.PathLike[str] | None = None,
@@ -239,6 +218,8 @@ class EmulatorProcess:
             self._key_env = {ACCESS_KEY_ENV: access_key, SECRET_KEY_ENV: secret_key}
         if faults:
             args += ["--faults", faults]
+        if latency:
+            args += ["--latency", f"{latency * 1000:g}ms"]
         self.args = args
         self.startup_timeout = startup_timeout
         self.log_path = Path(log_path) if log_path is not None else None
@@ -346,6 +327,7 @@ def serve(
     secret_key: str | None,
     faults: str | None,
     parent_pid: int | None,
+    latency: float = 0.0,
     out: Any = None,
 ) -> int:
     """Run the emulator in the foreground until SIGINT/SIGTERM (or the parent's death)."""
@@ -364,6 +346,7 @@ def serve(
         access_key=access_key,
         secret_key=secret_key,
         faults=faults,
+        latency=latency,
     )
     try:
         server.start()

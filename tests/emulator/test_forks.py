@@ -324,7 +324,7 @@ def test_deleting_a_source_key_keeps_materialised_fork_bytes(
     child = new_fork(s3, buckets, unique, source)
     assert body(s3, child, "a") == b"src-a"  # materialised in the fork
     version = s3.head_object(Bucket=source, Key="a")["VersionId"]
-    s3.delete_object(Bucket=source, Key="a", VersionId=version)  # retired: the fork can still see it
+    s3.delete_object(Bucket=source, Key="a", VersionId=version)  # retired: the fork sees it
     assert body(s3, child, "a") == b"src-a"
 
 
