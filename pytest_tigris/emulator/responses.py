@@ -58,6 +58,7 @@ log = logging.getLogger("pytest_tigris.emulator")
 # Query parameters that name an S3 sub-resource, in the order they decide the route (a part
 # upload carries both partNumber and uploadId: it is an uploadId request).
 _SUBRESOURCES = (
+    "bundle",
     "uploadId",
     "uploads",
     "delete",
@@ -462,6 +463,11 @@ class TigrisMiddleware:
                 return self._moto_as(request, start_response, view)
         return self._moto(request, start_response)
 
+    def _bundle(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        from .bundle import bundle_response
+
+        return bundle_response(self, request, start_response)
+
     # -- passing through to moto ----------------------------------------------------------
     def _moto(
         self,
@@ -694,6 +700,7 @@ _ROUTES: dict[tuple[str, str, str], str] = {
     ("GET", "bucket", ""): "_list_objects",
     ("GET", "bucket", "metadata"): "_bucket_metadata",
     ("PUT", "bucket", "versioning"): "_put_versioning",
+    ("POST", "bucket", "bundle"): "_bundle",
     ("GET", "object", ""): "_read_object",
     ("HEAD", "object", ""): "_read_object",
     **{("PUT", "object", sub): "_change_in_place" for sub in _IN_PLACE},
