@@ -269,8 +269,6 @@ def _redact_report(report: pytest.TestReport | pytest.CollectReport) -> None:
 def _redacted(value: Any, seen: set[int]) -> Any:
     """``value`` with secrets masked in every string inside it; containers and pytest's
     representation objects are changed in place, so nothing changes type."""
-    import dataclasses
-
     from .client import redact
 
     if isinstance(value, str):
@@ -285,17 +283,12 @@ def _redacted(value: Any, seen: set[int]) -> Any:
     elif isinstance(value, dict):
         for key in list(value):
             value[key] = _redacted(value[key], seen)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for name in [f.name for f in dataclasses.fields(value)] + _extra_fields(value):
-            current = getattr(value, name, None)
-            if current is not None:
-                object.__setattr__(value, name, _redacted(current, seen))
+    elif type(value).__module__.startswith("_pytest.") and hasattr(value, "__dict__"):
+        # pytest's representations (tracebacks, locals, crash lines, collection errors):
+        # plain attributes, some on frozen dataclasses.
+        for name, current in list(vars(value).items()):
+            object.__setattr__(value, name, _redacted(current, seen))
     return value
-
-
-def _extra_fields(value: Any) -> list[str]:
-    # ExceptionChainRepr keeps its last traceback and crash line outside its fields.
-    return [n for n in ("reprtraceback", "reprcrash") if n in getattr(value, "__dict__", {})]
 
 
 def test_failed(node: pytest.Item) -> bool:

@@ -197,9 +197,11 @@ def test_a_broken_dotenv_names_the_file_and_line(
     path.write_bytes(content)
     with pytest.raises(TigrisConfigError) as exc:
         read_dotenv(path)
-    assert str(exc.value).startswith(f"{path} {problem}")
+    message = str(exc.value)
+    assert message.startswith(f"{path} {problem}")
     # The line itself is never shown: it may hold a secret.
-    assert "open" not in str(exc.value) and "assignment" not in str(exc.value)
+    said = message[len(str(path)) :]
+    assert "open" not in said and "assignment" not in said
 
 
 def test_dotenv_accepts_a_byte_order_mark_and_blank_values(tmp_path: Path) -> None:
