@@ -20,6 +20,7 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "InvalidBucketName",
+    "InvalidDigest",
     "InvalidRequest",
     "InvalidSeedFolder",
     "KeyTooLongError",
@@ -30,6 +31,7 @@ __all__ = [
     "NoSuchUpload",
     "NotImplementedByEmulator",
     "NotSnapshotEnabled",
+    "PreconditionFailed",
     "RequestTimeout",
     "SlowDown",
     "VersioningRequired",
@@ -109,6 +111,13 @@ class BadDigest(EmulatorError):
         super().__init__("The Content-MD5 you specified did not match what we received.")
 
 
+class InvalidDigest(EmulatorError):
+    status, code = 400, "InvalidDigest"
+
+    def __init__(self) -> None:
+        super().__init__("The Content-MD5 you specified is not valid base64 of 16 bytes.")
+
+
 class IncompleteBody(EmulatorError):
     status, code = 400, "IncompleteBody"
 
@@ -185,6 +194,13 @@ class MethodNotAllowed(EmulatorError):
 
     def __init__(self, method: str, what: str) -> None:
         super().__init__(f"The specified method {method} is not allowed against {what}.")
+
+
+class PreconditionFailed(EmulatorError):
+    status, code = 412, "PreconditionFailed"
+
+    def __init__(self, condition: str) -> None:
+        super().__init__("At least one of the pre-conditions you specified did not hold", condition)
 
 
 class BucketAlreadyOwnedByYou(EmulatorError):

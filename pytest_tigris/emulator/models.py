@@ -100,6 +100,8 @@ class TigrisMeta:
     fork_snapshot_created_at: datetime.datetime | None = None
     snapshots: dict[int, SnapshotRecord] = field(default_factory=dict)
     children: set[str] = field(default_factory=set)
+    # Placement asked for at creation (X-Tigris-Regions); empty means global.
+    regions: str = ""
 
 
 class RWLock:
@@ -190,13 +192,17 @@ class TigrisBackend:
         return name in self.s3.buckets
 
     # -- buckets --------------------------------------------------------------------------
-    def create_bucket(self, name: str, *, snapshot_enabled: bool = False) -> FakeBucket:
+    def create_bucket(
+        self, name: str, *, snapshot_enabled: bool = False, regions: str = ""
+    ) -> FakeBucket:
         validate_bucket_name(name)
         with self.lock.exclusive():
             self._check_new_name(name)
             bucket = self.s3.create_bucket(name, REGION)
             now = _now()
-            bucket.tigris = TigrisMeta(snapshot_enabled=snapshot_enabled, created_at=now)
+            bucket.tigris = TigrisMeta(
+                snapshot_enabled=snapshot_enabled, created_at=now, regions=regions
+            )
             if snapshot_enabled:
                 store = TigrisKeyStore(self.clock, name)
                 store.readers = functools.partial(self.reader_times, name)

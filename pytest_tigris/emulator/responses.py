@@ -26,16 +26,19 @@ from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
 from .auth import AuthError, SigV4Verifier
+from .conditions import check_copy_source, check_put, parse_copy_source
 from .errors import (
     AccessDenied,
     EmulatorError,
     InternalError,
     InvalidArgument,
+    InvalidRequest,
     KeyTooLongError,
     MalformedXML,
     MethodNotAllowed,
     NoSuchBucket,
     NoSuchUpload,
+    NotImplementedByEmulator,
     SlowDown,
     VersioningRequired,
 )
@@ -116,6 +119,18 @@ _XML_BODIES = {
     ("PUT", "legal-hold"),
     ("PUT", "accelerate"),
     ("PUT", "requestPayment"),
+}
+
+# Tigris features the emulator does not have: answered 501 naming the feature, never passed
+# to moto (which would ignore the header and answer something silently wrong).
+_UNSUPPORTED_HEADERS = {
+    "x-tigris-query": "Metadata queries (X-Tigris-Query)",
+    "x-tigris-soft-delete": "Soft delete (X-Tigris-Soft-Delete)",
+    "x-tigris-restore-type": "Restoring soft-deleted objects (X-Tigris-Restore-Type)",
+    "x-tigris-list-source": "Shadow-bucket migration (X-Tigris-List-Source)",
+    "x-tigris-schedule-migration": "Shadow-bucket migration (X-Tigris-Schedule-Migration)",
+    "x-tigris-merge-source-bucket": "Merging a fork (X-Tigris-Merge-Source-Bucket)",
+    "x-tigris-rebase": "Rebasing a fork (X-Tigris-Rebase)",
 }
 
 # Object sub-resources moto changes on the stored version itself.
@@ -327,6 +342,9 @@ class TigrisMiddleware:
 
     # -- routing --------------------------------------------------------------------------
     def _route(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        feature = _unsupported(request)
+        if feature:
+            raise NotImplementedByEmulator(feature)
         name = _ROUTES.get((request.method, request.target, request.sub), "_moto")
         handler: Callable[[S3Request, StartResponse], Iterable[bytes]] = getattr(self, name)
         return handler(request, start_response)
@@ -377,7 +395,10 @@ class TigrisMiddleware:
                 ],
             )
         enabled = header.get("x-tigris-enable-snapshot", "").strip().lower() == "true"
-        backend.create_bucket(bucket, snapshot_enabled=enabled)
+        regions = ",".join(
+            part.strip() for part in header.get("x-tigris-regions", "").split(",") if part.strip()
+        )
+        backend.create_bucket(bucket, snapshot_enabled=enabled, regions=regions)
         return _empty(start_response, 200, [("Location", f"/{bucket}")])
 
     def _delete_bucket(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
@@ -428,11 +449,86 @@ class TigrisMiddleware:
     def _bucket_metadata(
         self, request: S3Request, start_response: StartResponse
     ) -> Iterable[bytes]:
-        return _json(start_response, 200, self._metadata(request.bucket))
+        with_size = request.query.get("with-size", "").lower() == "true"
+        return _json(start_response, 200, self._metadata(request.bucket, with_size))
 
     # -- objects --------------------------------------------------------------------------
     def _read_object(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
         return self._maybe_at_version(request, start_response)
+
+    def _put_object(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        header = request.header
+        copy = header.get("x-amz-copy-source")
+        if copy is None:
+            with self.backend.lock.shared():
+                check_put(header, request.body, self._current(request.bucket, request.key))
+                return self._call_moto(request, start_response)
+        source = parse_copy_source(copy)
+        if header.get("x-tigris-rename", "").strip().lower() == "true":
+            return self._rename(request, start_response, source)
+        with self.backend.lock.shared():
+            original = self._current(source.bucket, source.key, source.version_id)
+            check_copy_source(header, original)
+            return self._call_moto(request, start_response)
+
+    def _rename(
+        self, request: S3Request, start_response: StartResponse, source: Any
+    ) -> Iterable[bytes]:
+        """Tigris's rename: a CopyObject with ``X-Tigris-Rename: true`` moves the object.
+
+        Tigris renames by changing the key in its metadata, inside one bucket; across buckets
+        a client copies and deletes. In a fork the source disappears from the fork only.
+        """
+        if source.bucket != request.bucket:
+            raise InvalidRequest(
+                f"X-Tigris-Rename moves an object within one bucket, not from {source.bucket} "
+                f"to {request.bucket}: copy the object, then delete the source.",
+                request.bucket,
+            )
+        backend = self.backend
+        with backend.lock.exclusive():
+            original = self._current(source.bucket, source.key, source.version_id)
+            check_copy_source(request.header, original)
+            status, headers, body = self._moto_call(request, request.environ)
+            if status.startswith("200") and original is not None and source.key != request.key:
+                moved = self._current(request.bucket, request.key)
+                if moved is not None and moved.etag != original.etag:
+                    # A renamed object keeps its ETag (a copy of a multipart object would not).
+                    body = body.replace(
+                        escape(moved.etag).encode(), escape(original.etag).encode()
+                    ).replace(moved.etag.encode(), original.etag.encode())
+                    moved._etag = original.etag.strip('"')
+                    headers = [
+                        (k, str(len(body)) if k.lower() == "content-length" else v)
+                        for k, v in headers
+                    ]
+                backend.s3.delete_object(source.bucket, source.key)
+        start_response(status, headers)
+        return [body]
+
+    def _current(self, bucket: str, key: str, version_id: str | None = None) -> Any:
+        """The object a request would act on, as its bucket sees it (None: there is none)."""
+        try:
+            return self.backend.s3.get_object(bucket, key, version_id=version_id)
+        except Exception:
+            return None  # no such bucket or version: moto answers that itself
+
+    def _put_lifecycle(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
+        if self.backend.exists(request.bucket) and self.backend.is_snapshot_enabled(request.bucket):
+            root = ElementTree.fromstring(request.body) if request.body else None
+            rules = {_local(el.tag) for el in root.iter()} if root is not None else set()
+            if rules & {
+                "Expiration",
+                "Transition",
+                "NoncurrentVersionExpiration",
+                "NoncurrentVersionTransition",
+            }:
+                raise InvalidRequest(
+                    f"Bucket {request.bucket} is snapshot-enabled (or a fork): Tigris supports "
+                    "no TTL (Expiration) and no storage-class transitions on it.",
+                    request.bucket,
+                )
+        return self._moto(request, start_response)
 
     def _change_in_place(
         self, request: S3Request, start_response: StartResponse
@@ -450,7 +546,15 @@ class TigrisMiddleware:
             uploads = self.backend.bucket(request.bucket).multiparts
             if request.query.get("uploadId", "") not in uploads:
                 raise NoSuchUpload(request.query.get("uploadId", ""))
-        return self._moto(request, start_response)
+        copy = request.header.get("x-amz-copy-source")
+        with self.backend.lock.shared():
+            if request.method == "PUT" and copy is not None:
+                source = parse_copy_source(copy)
+                original = self._current(source.bucket, source.key, source.version_id)
+                check_copy_source(request.header, original)
+            elif request.method == "PUT" and "content-md5" in request.header:
+                check_put({"content-md5": request.header["content-md5"]}, request.body, None)
+            return self._call_moto(request, start_response)
 
     def _maybe_at_version(
         self, request: S3Request, start_response: StartResponse
@@ -671,20 +775,41 @@ class TigrisMiddleware:
             )
         return {"HasChildren": bool(meta.children), "Parents": parents}
 
-    def _metadata(self, bucket: str) -> dict[str, Any]:
+    def _metadata(self, bucket: str, with_size: bool = False) -> dict[str, Any]:
+        """``GET /{bucket}?metadata``: the fields Tigris documents, as an emulator has them."""
         if not self.backend.exists(bucket):
             raise NoSuchBucket(bucket)
         meta = self.backend.meta(bucket)
         if meta is None:
             b = self.backend.bucket(bucket)
             meta = TigrisMeta(snapshot_enabled=False, created_at=b.creation_date)
-        return {
+        payload: dict[str, Any] = {
             "name": bucket,
             "created_at": iso(meta.created_at),
             "type": 1 if meta.snapshot_enabled else 0,
             "storage_class": "STANDARD",
-            "object_regions": "auto",
+            # Empty: global placement, what a bucket gets unless regions were asked for.
+            "object_regions": meta.regions,
             "ForkInfo": self._fork_info(meta),
+            "soft_delete": {"enabled": False},
+            "acl_settings": {"allow_object_acl": False},
+            "cache_control": "",
+            "website": {},
+            "object_notifications": {"enabled": False},
+        }
+        if with_size:
+            with self.backend.lock.shared():
+                payload.update(self._size(bucket))
+        return payload
+
+    def _size(self, bucket: str) -> dict[str, int]:
+        keys = self.backend.bucket(bucket).keys
+        current = [k for k in keys.values() if hasattr(k, "size")]
+        every = [v for _, versions in keys.iterlists() for v in versions if hasattr(v, "size")]
+        return {
+            "estimated_unique_rows": len(current),
+            "estimated_size": sum(int(k.size) for k in current),
+            "estimated_rows": len(every),
         }
 
 
@@ -700,6 +825,8 @@ _ROUTES: dict[tuple[str, str, str], str] = {
     ("GET", "bucket", ""): "_list_objects",
     ("GET", "bucket", "metadata"): "_bucket_metadata",
     ("PUT", "bucket", "versioning"): "_put_versioning",
+    ("PUT", "bucket", "lifecycle"): "_put_lifecycle",
+    ("PUT", "object", ""): "_put_object",
     ("POST", "bucket", "bundle"): "_bundle",
     ("GET", "object", ""): "_read_object",
     ("HEAD", "object", ""): "_read_object",
@@ -718,6 +845,24 @@ def _drain(answer: Iterable[bytes]) -> None:
         close = getattr(answer, "close", None)
         if close is not None:
             close()
+
+
+def _unsupported(request: S3Request) -> str:
+    """The Tigris feature a request asks for that the emulator does not have, or ''."""
+    for name, feature in _UNSUPPORTED_HEADERS.items():
+        if name in request.header:
+            return feature
+    if request.method == "PATCH":
+        return "Changing bucket settings (PATCH /{bucket})"
+    if "batch" in request.query:
+        return "Batch operations (?batch)"
+    if request.target == "service" and request.query.get("func") == "presign":
+        return "The presign endpoint (POST /?func=presign)"
+    json_listing = "application/json" in request.header.get("accept", "")
+    tigris_listing = "x-tigris-fork" in request.header or "x-tigris-snapshot" in request.header
+    if request.target == "service" and request.method == "GET" and json_listing:
+        return "" if tigris_listing else "JSON bucket listings (GET / with Accept: JSON)"
+    return ""
 
 
 def _decoded(path: str) -> str:
