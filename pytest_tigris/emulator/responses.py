@@ -323,6 +323,9 @@ class TigrisMiddleware:
             header=_headers(environ),
             virtual_host=virtual,
         )
+        feature = _unsupported(request)
+        if feature:
+            raise NotImplementedByEmulator(feature)
         if (request.method, request.sub) in _XML_BODIES and request.body:
             _check_xml(request.body, request.sub)
         return request
@@ -342,9 +345,6 @@ class TigrisMiddleware:
 
     # -- routing --------------------------------------------------------------------------
     def _route(self, request: S3Request, start_response: StartResponse) -> Iterable[bytes]:
-        feature = _unsupported(request)
-        if feature:
-            raise NotImplementedByEmulator(feature)
         name = _ROUTES.get((request.method, request.target, request.sub), "_moto")
         handler: Callable[[S3Request, StartResponse], Iterable[bytes]] = getattr(self, name)
         return handler(request, start_response)
