@@ -11,7 +11,6 @@ import datetime
 import functools
 import ipaddress
 import itertools
-import os
 import re
 import threading
 import time
@@ -38,6 +37,7 @@ from .errors import (
     NoSuchSnapshot,
     NotSnapshotEnabled,
 )
+from .seedfolder import read_seed_folder
 from .store import (
     Clock,
     ListingKeyStore,
@@ -444,35 +444,22 @@ class TigrisBackend:
             )
         if folder is None:
             return 0
-        files = _seed_files(folder)
+        objects = read_seed_folder(folder)
         with self.lock.shared():
-            for key, path in files:
-                self.s3.put_object(name, key, path.read_bytes())
-        return len(files)
+            for item in objects:
+                key = self.s3.put_object(name, item.key, item.path.read_bytes())
+                key.set_metadata(
+                    {
+                        "Content-Type": item.content_type,
+                        **{f"x-amz-meta-{k}": v for k, v in item.metadata.items()},
+                    }
+                )
+                if item.tags:
+                    self.s3.put_object_tagging(key, item.tags)
+        return len(objects)
 
     def all_buckets(self) -> dict[str, FakeBucket]:
         return dict(self.s3.buckets)
-
-
-def _seed_files(folder: Path) -> list[tuple[str, Path]]:
-    """(key, file) for every file under ``folder``, checked before anything is loaded.
-
-    A name that is not UTF-8 reaches Python as lone surrogates; stored as a key, it would make
-    every later listing of the seed and its forks fail to encode, so it is refused here.
-    """
-    files: list[tuple[str, Path]] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        key = path.relative_to(folder).as_posix()
-        try:
-            key.encode("utf-8")
-        except UnicodeEncodeError:
-            raw = os.fsencode(path.relative_to(folder))
-            raise InvalidSeedFolder(
-                f"seed folder {folder}: file name {raw!r} is not valid UTF-8: rename it",
-                str(folder),
-            ) from None
-        files.append((key, path))
-    return files
 
 
 def _parse_version(version: str | None) -> int | None:
