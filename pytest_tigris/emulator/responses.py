@@ -554,7 +554,34 @@ class TigrisMiddleware:
                 check_copy_source(request.header, original)
             elif request.method == "PUT" and "content-md5" in request.header:
                 check_put({"content-md5": request.header["content-md5"]}, request.body, None)
-            return self._call_moto(request, start_response)
+            if request.method != "POST":
+                return self._call_moto(request, start_response)
+            status, headers, body = self._moto_call(request, request.environ)
+            if status.startswith("200"):
+                body = self._completed_checksum(request, body)
+                headers = [
+                    (k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers
+                ]
+        start_response(status, headers)
+        return [body]
+
+    def _completed_checksum(self, request: S3Request, body: bytes) -> bytes:
+        """S3 answers a completed upload with its checksum and the checksum's type."""
+        key = self._current(request.bucket, request.key)
+        algorithm = getattr(key, "checksum_algorithm", None)
+        if not algorithm or b"<Checksum" in body:
+            return body
+        value = str(key.checksum_value)
+        if key.checksum_type == "COMPOSITE":
+            value = f"{value}-{key.checksum_parts}"
+        name = f"Checksum{algorithm.upper()}"
+        extra = f"<{name}>{escape(value)}</{name}>"
+        if key.checksum_type:
+            extra += f"<ChecksumType>{escape(str(key.checksum_type))}</ChecksumType>"
+        # moto names the root CompleteMultipartUploadResponse; S3, ...Result.
+        for root in (b"</CompleteMultipartUploadResult>", b"</CompleteMultipartUploadResponse>"):
+            body = body.replace(root, extra.encode() + root)
+        return body
 
     def _maybe_at_version(
         self, request: S3Request, start_response: StartResponse
@@ -616,6 +643,17 @@ class TigrisMiddleware:
                     headers = _get_checksum_headers(request, key, headers)
                 start_response(status, headers)
                 return ObjectStream(release, fileno, start, stop)
+        if (
+            request.method == "HEAD"
+            and request.target == "object"
+            and status.startswith("200")
+            and request.header.get("x-amz-checksum-mode") == "ENABLED"
+        ):
+            key = self._current(
+                bucket or request.bucket, request.key, request.query.get("versionId")
+            )
+            if key is not None:
+                headers = _get_checksum_headers(request, key, headers)
         if rename is not None:
             view, real = rename
             body = body.replace(view.encode(), real.encode())
