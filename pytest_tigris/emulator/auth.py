@@ -466,6 +466,45 @@ class SigV4Verifier:
             decoded_length=decoded_length,
         )
 
+    def verify_post_policy(self, fields: Mapping[str, str]) -> str:
+        """Check a browser form upload (POST policy): the signature is the HMAC of the
+        base64 policy with the signing key of ``x-amz-credential``. Returns the access key."""
+        lowered = {name.lower(): value for name, value in fields.items()}
+        if lowered.get("x-amz-algorithm") != _ALGORITHM:
+            raise AuthError(
+                "AccessDenied",
+                "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) form uploads are supported.",
+            )
+        missing = [
+            name
+            for name in ("policy", "x-amz-credential", "x-amz-date", "x-amz-signature")
+            if not lowered.get(name)
+        ]
+        if missing:
+            raise AuthError(
+                "AccessDenied", f"A signed form upload needs the fields {', '.join(missing)}."
+            )
+        access_key, _, scope = lowered["x-amz-credential"].partition("/")
+        scope_parts = scope.split("/")
+        if len(scope_parts) != 4 or scope_parts[3] != "aws4_request":
+            raise AuthError(
+                "AccessDenied",
+                "x-amz-credential must be '<key>/<yyyymmdd>/<region>/<service>/aws4_request'.",
+            )
+        secret = self._keys.get(access_key)
+        if secret is None:
+            raise AuthError(
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+        key = ("AWS4" + secret).encode()
+        for part in scope_parts:
+            key = _hmac(key, part)
+        expected = _hmac_hex(key, lowered["policy"])
+        if not _same_signature(expected, lowered["x-amz-signature"]):
+            raise _signature_mismatch()
+        return access_key
+
     def _header_timestamp(self, environ: Mapping[str, object]) -> str:
         """The request time as ``yyyymmddThhmmssZ``, checked against the server clock."""
         amz_date = str(environ.get("HTTP_X_AMZ_DATE", ""))

@@ -16,6 +16,8 @@ __all__ = [
     "BucketHasForks",
     "BucketNotEmpty",
     "EmulatorError",
+    "EntityTooLarge",
+    "EntityTooSmall",
     "IncompleteBody",
     "InternalError",
     "InvalidArgument",
@@ -125,6 +127,26 @@ class IncompleteBody(EmulatorError):
         super().__init__(
             f"You did not provide the number of bytes specified by the Content-Length HTTP "
             f"header: expected {expected}, got {got}."
+        )
+
+
+class EntityTooSmall(EmulatorError):
+    status, code = 400, "EntityTooSmall"
+
+    def __init__(self, size: int, minimum: int) -> None:
+        super().__init__(
+            f"Your proposed upload ({size} bytes) is smaller than the minimum allowed size "
+            f"({minimum} bytes)."
+        )
+
+
+class EntityTooLarge(EmulatorError):
+    status, code = 400, "EntityTooLarge"
+
+    def __init__(self, size: int, maximum: int) -> None:
+        super().__init__(
+            f"Your proposed upload ({size} bytes) exceeds the maximum allowed size "
+            f"({maximum} bytes)."
         )
 
 

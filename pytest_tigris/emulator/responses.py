@@ -49,6 +49,7 @@ from .models import (
     snapshot_display_name,
     version_time,
 )
+from .postpolicy import check_policy, is_form_upload, parse_form
 from .streaming import MEMORY_LIMIT, ObjectStream, hold_file, read_body
 
 __all__ = ["Faults", "S3Request", "TigrisMiddleware", "resolve_bucket"]
@@ -301,22 +302,30 @@ class TigrisMiddleware:
                 "moto's control API is disabled: it would wipe every bucket of a running "
                 "test session."
             )
-        checker = None
-        if self.verifier is not None:
-            checker = self.verifier.verify(environ).payload_checker()
         host = str(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
         bucket, key, virtual = resolve_bucket(host, _decoded(path), self.virtual_bases)
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        # A browser form upload carries its signature in the form, checked once it is read.
+        form_upload = is_form_upload(environ, method, "object" if key else "bucket")
+        checker = None
+        if self.verifier is not None and not form_upload:
+            checker = self.verifier.verify(environ).payload_checker()
         if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
             raise KeyTooLongError(len(key.encode("utf-8", "surrogateescape")))
-        read_body(environ, checker.update if checker is not None else None)
+        body = read_body(environ, checker.update if checker is not None else None)
         if checker is not None:
             checker.finish()
+        if form_upload:
+            form = parse_form(environ, body)
+            if self.verifier is not None:
+                self.verifier.verify_post_policy(form.fields)
+            check_policy(form, bucket)
         _rewrite_region(environ)
         if virtual or not _moto_reads_path_style(host):
             _to_path_style(environ, bucket, virtual)
         request = S3Request(
             environ=environ,
-            method=str(environ.get("REQUEST_METHOD", "GET")),
+            method=method,
             bucket=bucket,
             key=key,
             query=dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)),
