@@ -149,7 +149,75 @@ def _build_parser() -> argparse.ArgumentParser:
     _endpoint_option(snapshot)
     snapshot.add_argument("bucket", help="a snapshot-enabled bucket")
     snapshot.add_argument("--name", help="a name for the snapshot")
+    _seed_parser(commands)
     return parser
+
+
+_SEED_EXIT_CODES = (
+    "exit codes: 0 done; 1 the endpoint failed or refused, or the bucket's state forbids it "
+    "(nothing is deleted either way); 2 usage: a bad argument or a folder that cannot be used, "
+    "found before anything is sent"
+)
+
+
+def _seed_parser(commands: Any) -> None:
+    seed = commands.add_parser(
+        "seed",
+        help="upload a folder into a seed bucket, or download a seed into a folder",
+        description=(
+            "Move seed data between a folder and a snapshot-enabled bucket. Folders follow the "
+            "--tigris-seed-dir rules: keys are relative paths, content types come from the "
+            "extensions, a .tigris-seed.json sidecar holds other content types, user metadata "
+            "and tags."
+        ),
+        epilog=_SEED_EXIT_CODES,
+    )
+    actions = seed.add_subparsers(dest="seed_command", metavar="ACTION")
+    actions.required = True
+    push = actions.add_parser(
+        "push",
+        help="upload DIR into the seed BUCKET and snapshot it",
+        description=(
+            "Upload DIR into BUCKET exactly as the emulator would load it with "
+            "--tigris-seed-dir, then take a snapshot named seed-push-<UTC time> and print its "
+            "version (pin it with --tigris-seed-snapshot). BUCKET is created snapshot-enabled "
+            "when missing; an existing bucket is written only with --update and must be "
+            "snapshot-enabled. Nothing is ever deleted."
+        ),
+        epilog=_SEED_EXIT_CODES,
+    )
+    push.add_argument("folder", metavar="DIR", help="the seed folder to upload")
+    push.add_argument("bucket", metavar="BUCKET", help="the seed bucket (created if missing)")
+    push.add_argument(
+        "--update",
+        action="store_true",
+        help="upload into an existing bucket: files overwrite their keys, other keys stay",
+    )
+    _endpoint_option(push)
+    pull = actions.add_parser(
+        "pull",
+        help="download the seed BUCKET (or one of its snapshots) into DIR",
+        description=(
+            "Download BUCKET, or its snapshot V, into DIR for offline runs with "
+            "--tigris-seed-dir, with a .tigris-seed.json sidecar for what file names cannot "
+            "say, so that the emulator and 'seed push' load it back into the same objects. "
+            "Keys that cannot be safe relative paths stop the pull before anything is written; "
+            "folder markers and names seed folders skip (.git/, __pycache__/, .DS_Store) are "
+            "left out with a note."
+        ),
+        epilog=_SEED_EXIT_CODES,
+    )
+    pull.add_argument("bucket", metavar="BUCKET", help="the bucket to download")
+    pull.add_argument("folder", metavar="DIR", help="a new or empty folder")
+    pull.add_argument(
+        "--snapshot", metavar="V", help="download this snapshot (a version or a snapshot name)"
+    )
+    pull.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty DIR: files are overwritten, none are deleted",
+    )
+    _endpoint_option(pull)
 
 
 def _port(text: str) -> int:
@@ -184,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _remote_command(parser, args)
     if args.command == "env":
         return _env_command(parser, args)
+    if args.command == "seed":
+        return _seed_command(parser, args)
     parser.error(f"unknown command {args.command!r}")
     return 2  # pragma: no cover
 
@@ -525,3 +595,80 @@ def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
 
     actions = {"create": create, "delete": delete, "list": list_envs}
     return _run(f"env {action}", janitor, actions[action])
+
+
+def _seed_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .naming import valid_bucket_name
+
+    action = args.seed_command
+    folder = Path(args.folder)
+    if not valid_bucket_name(args.bucket):
+        parser.error(
+            f"BUCKET {args.bucket!r} is not a valid bucket name: use 3-63 characters a-z, 0-9, "
+            "'.' and '-', starting and ending with a letter or digit"
+        )
+    objects: list[Any] = []
+    if action == "push":
+        from .emulator.errors import InvalidSeedFolder
+        from .emulator.seedfolder import read_seed_folder
+
+        problem = _unreadable_folder(folder)
+        if problem:
+            parser.error(f"DIR {args.folder}: {problem} (give the seed folder to upload)")
+        try:
+            objects = read_seed_folder(folder)
+        except InvalidSeedFolder as exc:
+            parser.error(exc.message)
+    else:
+        from .seeds import pull_target_problem
+
+        problem = pull_target_problem(folder, args.force)
+        if problem:
+            parser.error(f"DIR {args.folder}: {problem}")
+    janitor = _connect(parser, args.endpoint)
+    progress = sys.stderr if sys.stderr.isatty() else None
+
+    def push() -> int:
+        from .seeds import human_size, push
+
+        result = push(
+            janitor, janitor.workers, objects, args.bucket, update=args.update, progress=progress
+        )
+        how = "a new snapshot-enabled bucket" if result.created else "updated: other keys kept"
+        print(
+            f"uploaded {result.objects} objects ({human_size(result.size)}) from {folder} to "
+            f"{result.bucket} ({how})"
+        )
+        print(
+            f"snapshot {result.snapshot_version} ({result.snapshot_name}): pin it with "
+            f"--tigris-seed={result.bucket} --tigris-seed-snapshot={result.snapshot_version}"
+        )
+        return 0
+
+    def pull() -> int:
+        from .seeds import human_size, pull
+
+        result = pull(
+            janitor, janitor.workers, args.bucket, folder, snapshot=args.snapshot, progress=progress
+        )
+        for key, why in result.skipped[:5]:
+            print(f"pytest-tigris seed pull: note: skipped {key!r}: {why}", file=sys.stderr)
+        if len(result.skipped) > 5:
+            print(
+                f"pytest-tigris seed pull: note: skipped {len(result.skipped) - 5} more keys",
+                file=sys.stderr,
+            )
+        at = f" at snapshot {result.version}" if result.version else ""
+        skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
+        print(
+            f"downloaded {result.objects} objects ({human_size(result.size)}{skipped}) from "
+            f"{result.bucket}{at} to {folder}: run offline with --tigris-seed-dir={folder} "
+            f"--tigris-seed={result.bucket}"
+        )
+        return 0
+
+    try:
+        return _run(f"seed {action}", janitor, push if action == "push" else pull)
+    except KeyboardInterrupt:
+        print(f"pytest-tigris seed {action}: interrupted", file=sys.stderr)
+        return 130
