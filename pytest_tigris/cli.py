@@ -635,9 +635,9 @@ def _seed_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             janitor, janitor.workers, objects, args.bucket, update=args.update, progress=progress
         )
         how = "a new snapshot-enabled bucket" if result.created else "updated: other keys kept"
+        count = _count(result.objects, "object")
         print(
-            f"uploaded {result.objects} objects ({human_size(result.size)}) from {folder} to "
-            f"{result.bucket} ({how})"
+            f"uploaded {count} ({human_size(result.size)}) from {folder} to {result.bucket} ({how})"
         )
         print(
             f"snapshot {result.snapshot_version} ({result.snapshot_name}): pin it with "
@@ -654,14 +654,13 @@ def _seed_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         for key, why in result.skipped[:5]:
             print(f"pytest-tigris seed pull: note: skipped {key!r}: {why}", file=sys.stderr)
         if len(result.skipped) > 5:
-            print(
-                f"pytest-tigris seed pull: note: skipped {len(result.skipped) - 5} more keys",
-                file=sys.stderr,
-            )
+            more = _count(len(result.skipped) - 5, "more key")
+            print(f"pytest-tigris seed pull: note: skipped {more}", file=sys.stderr)
         at = f" at snapshot {result.version}" if result.version else ""
         skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
+        count = _count(result.objects, "object")
         print(
-            f"downloaded {result.objects} objects ({human_size(result.size)}{skipped}) from "
+            f"downloaded {count} ({human_size(result.size)}{skipped}) from "
             f"{result.bucket}{at} to {folder}: run offline with --tigris-seed-dir={folder} "
             f"--tigris-seed={result.bucket}"
         )
@@ -672,3 +671,7 @@ def _seed_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     except KeyboardInterrupt:
         print(f"pytest-tigris seed {action}: interrupted", file=sys.stderr)
         return 130
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")

@@ -310,6 +310,12 @@ def push(
     bar = _Progress("uploaded", len(objects), total, progress)
     _parallel(list(objects), upload, bar, workers)
     name = snapshot_name or push_snapshot_name()
+    if not created:
+        # Two pushes in one second would share a name, and a name must pick one snapshot.
+        taken = {entry.label for entry in janitor.snapshots(bucket)}
+        base, number = name, 2
+        while name in taken:
+            name, number = f"{base}-{number}", number + 1
     version = janitor.snapshot(bucket, name, fresh=created)
     return PushResult(bucket, created, len(objects), total, name, version)
 
