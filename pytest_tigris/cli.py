@@ -156,7 +156,7 @@ def _build_parser() -> argparse.ArgumentParser:
 _SEED_EXIT_CODES = (
     "exit codes: 0 done; 1 the endpoint failed or refused, or the bucket's state forbids it "
     "(nothing is deleted either way); 2 usage: a bad argument or a folder that cannot be used, "
-    "found before anything is sent"
+    "found before anything is sent; 130 interrupted"
 )
 
 
@@ -661,8 +661,8 @@ def _seed_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         count = _count(result.objects, "object")
         print(
             f"downloaded {count} ({human_size(result.size)}{skipped}) from "
-            f"{result.bucket}{at} to {folder}: run offline with --tigris-seed-dir={folder} "
-            f"--tigris-seed={result.bucket}"
+            f"{result.bucket}{at} to {folder}: run offline with --tigris-backend=emulator "
+            f"--tigris-seed-dir={folder} --tigris-seed={result.bucket}"
         )
         return 0
 

@@ -299,11 +299,12 @@ def push(
             client.upload_file(str(item.path), bucket, item.key, ExtraArgs=extra, Config=config)
         except OSError as exc:
             raise SeedToolError(
-                f"cannot read {item.path}: {exc.strerror or exc}: fix it and run again with "
+                f"cannot read {item.path}: {exc.strerror or exc}: fix it and push again with "
                 "--update"
             ) from None
         except Exception as exc:
-            raise _transfer_error(janitor, f"could not upload {item.key!r}", exc) from None
+            what = f"could not upload {item.key!r} (once fixed, push again with --update)"
+            raise _transfer_error(janitor, what, exc) from None
         return sizes[item.key]
 
     total = sum(sizes.values())
