@@ -8,7 +8,8 @@ the same objects.
 
 Control calls (HeadBucket, CreateBucket, snapshots) go through the :class:`ForkJanitor`'s admin
 client, one at a time; object transfers share one data client across a thread pool (boto3
-clients are thread-safe for requests). Never imports pytest; boto3 only through the janitor.
+clients are thread-safe for requests). Never imports pytest; boto3 is imported only when a
+command runs.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import json
 import mimetypes
 import os
 import stat
-import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ __all__ = [
     "PullResult",
     "PushResult",
     "SeedToolError",
+    "human_size",
     "pull",
     "pull_target_problem",
     "push",
@@ -445,9 +447,6 @@ class _Folder:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lock = threading.Lock()
-        mask = os.umask(0)
-        os.umask(mask)
-        self.mode = 0o666 & ~mask
 
     def _parent(self, key: str) -> Path:
         current = self.root
@@ -479,12 +478,14 @@ class _Folder:
             raise SeedToolError(
                 f"cannot write {key!r}: {target} is a folder: remove it or pull into a new folder"
             )
-        fd, temporary = tempfile.mkstemp(dir=parent, prefix=".tigris-pull-")
+        temporary = parent / f".tigris-pull-{uuid.uuid4().hex}"
+        # 0o666 lets the umask decide the mode, as for any file the user creates.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(temporary, flags, 0o666)
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in chunks:
                     out.write(chunk)
-            os.chmod(temporary, self.mode)
             os.replace(temporary, target)
         except BaseException:
             from contextlib import suppress
@@ -517,11 +518,10 @@ def pull(
     undo = _pin_reads(client, version) if version else None
     try:
         try:
-            wanted, skipped = _plan(_list(client, bucket))
-        except SeedToolError:
-            raise
+            listing = _list(client, bucket)
         except Exception as exc:
             raise _transfer_error(janitor, f"could not list {bucket!r}", exc) from None
+        wanted, skipped = _plan(listing)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
