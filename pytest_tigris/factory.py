@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from .client import ClientFactory, check_reachable
@@ -34,14 +34,14 @@ from .naming import fork_name, valid_bucket_name
 if TYPE_CHECKING:
     from .emulator import EmulatorProcess
 
-__all__ = ["Changes", "FactoryHooks", "Fork", "TigrisForkFactory"]
+__all__ = ["Changes", "EnvSetter", "FactoryHooks", "Fork", "TigrisForkFactory"]
 
 _NAME_RETRIES = 5
 
 
 @dataclass(frozen=True)
 class Changes:
-    """What a fork changed compared with the snapshot it was made from (sorted key lists)."""
+    """What a fork changed compared with its fork point (sorted key lists)."""
 
     added: list[str]
     modified: list[str]
@@ -51,9 +51,32 @@ class Changes:
         return bool(self.added or self.modified or self.deleted)
 
 
+class EnvSetter(Protocol):
+    """What :meth:`Fork.apply_env` needs: pytest's ``MonkeyPatch``, or anything with its
+    ``setenv``."""
+
+    def setenv(self, name: str, value: str) -> object: ...
+
+
+# Response fields of HeadObject that a metadata-only edit (a copy onto itself) can change.
+_DESCRIPTIVE = (
+    "Metadata",
+    "ContentType",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "WebsiteRedirectLocation",
+)
+
+
 @dataclass(eq=False)
 class Fork:
-    """A live fork: its name, where it came from, and a boto3 client of its own."""
+    """A live fork: its name, where it came from, and a boto3 client of its own.
+
+    ``snapshot`` is the fork point: the version of ``source`` the fork was made at (for a fork
+    of a live bucket, the snapshot Tigris took when forking it); None in copy mode.
+    """
 
     name: str
     source: str
@@ -70,11 +93,16 @@ class Fork:
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment variables that point other tools (aws cli, subprocesses) at this fork."""
+        """Environment variables that point S3 clients (boto3, the aws cli, subprocesses) at
+        this fork.
+
+        Only S3's own endpoint variable is set: the global ``AWS_ENDPOINT_URL`` would send
+        every other AWS service (SQS, STS, DynamoDB...) to this endpoint too. A tool that reads
+        only the global one gets it with ``{**fork.env, "AWS_ENDPOINT_URL": fork.endpoint_url}``.
+        """
         config = self._clients.config
         values = {
             "AWS_ENDPOINT_URL_S3": self.endpoint_url or "",
-            "AWS_ENDPOINT_URL": self.endpoint_url or "",
             "AWS_ACCESS_KEY_ID": config.access_key_id or "",
             "AWS_SECRET_ACCESS_KEY": config.secret_access_key or "",
             "AWS_DEFAULT_REGION": config.region,
@@ -85,28 +113,53 @@ class Fork:
             values["AWS_SESSION_TOKEN"] = config.session_token
         return {k: v for k, v in values.items() if v}
 
+    def apply_env(self, monkeypatch: EnvSetter) -> None:
+        """Set every :attr:`env` variable through ``monkeypatch`` (pytest's ``MonkeyPatch``),
+        which restores the environment after the test."""
+        for name, value in self.env.items():
+            monkeypatch.setenv(name, value)
+
     def url(self, key: str) -> str:
         """The path-style HTTP URL of ``key`` in this fork."""
         base = (self.endpoint_url or "https://t3.storage.dev").rstrip("/")
         return f"{base}/{self.name}/{quote(key, safe='/~')}"
 
-    def changes(self) -> Changes:
-        """Keys added, modified (ETag or size differ) and deleted vs the fork's source snapshot."""
+    def changes(self, *, metadata: bool = False) -> Changes:
+        """Keys added, modified and deleted since the fork point (``source`` as it was at
+        ``snapshot``, whatever happened to ``source`` since).
+
+        A key is modified when its content changed (ETag or size). With ``metadata=True`` a
+        key whose user metadata, content headers or tags changed is modified too; that costs
+        two requests per unchanged key on each side (S3 listings carry neither), so it is off
+        by default.
+        """
         now = _listing(self.client, self.name)
-        pinned = self._clients.client()
-        if self.snapshot:
-            version = self.snapshot
-
-            def at_snapshot(request: Any, **kwargs: Any) -> None:
-                request.headers["X-Tigris-Snapshot-Version"] = version
-
-            pinned.meta.events.register("before-sign.s3.ListObjectsV2", at_snapshot)
-        before = _listing(pinned, self.source)
+        before = _listing(self._source_reader, self.source)
+        common = set(now) & set(before)
+        modified = {k for k in common if now[k] != before[k]}
+        if metadata:
+            same = sorted(common - modified)
+            modified |= _described_differently(
+                (self.client, self.name), (self._source_reader, self.source), same
+            )
         return Changes(
             added=sorted(set(now) - set(before)),
-            modified=sorted(k for k in set(now) & set(before) if now[k] != before[k]),
+            modified=sorted(modified),
             deleted=sorted(set(before) - set(now)),
         )
+
+    @cached_property
+    def _source_reader(self) -> Any:
+        """A client of its own that reads ``source`` at the fork point."""
+        client = self._clients.client()
+        version = self.snapshot
+        if version:
+
+            def at_fork_point(request: Any, **kwargs: Any) -> None:
+                request.headers["X-Tigris-Snapshot-Version"] = version
+
+            client.meta.events.register("before-sign.s3", at_fork_point)
+        return client
 
 
 def _listing(client: Any, bucket: str) -> dict[str, tuple[str, int]]:
@@ -115,6 +168,29 @@ def _listing(client: Any, bucket: str) -> dict[str, tuple[str, int]]:
         for entry in page.get("Contents", []):
             out[entry["Key"]] = (entry["ETag"], entry["Size"])
     return out
+
+
+def _described_differently(
+    fork: tuple[Any, str], source: tuple[Any, str], keys: list[str]
+) -> set[str]:
+    """The keys whose metadata or tags differ between ``fork`` and ``source``
+    (each a ``(client, bucket)``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def description(side: tuple[Any, str], key: str) -> tuple[Any, ...]:
+        client, bucket = side
+        head = client.head_object(Bucket=bucket, Key=key)
+        tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+        return (
+            *(head.get(name) for name in _DESCRIPTIVE),
+            sorted((tag["Key"], tag["Value"]) for tag in tags),
+        )
+
+    def differs(key: str) -> bool:
+        return description(fork, key) != description(source, key)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return {key for key, changed in zip(keys, pool.map(differs, keys), strict=True) if changed}
 
 
 @dataclass
@@ -152,6 +228,11 @@ class TigrisForkFactory:
         self._copy_seeds: set[str] = set()
         self.live: dict[str, Fork] = {}
         self.kept: list[Fork] = []
+        self._kept_labels: dict[str, str] = {}
+        # Which test each fork was made during, and the failed tests that used it.
+        self._made_during: dict[str, str] = {}
+        self._unattributed: list[str] = []
+        self._failed_users: dict[str, list[str]] = {}
         self.created = 0
         self.deleted_names: list[str] = []
         self.fork_times: list[float] = []
@@ -353,7 +434,7 @@ class TigrisForkFactory:
             self.run.log_fork(name)
             started = time.perf_counter()
             try:
-                janitor.fork(name, source, snapshot, owner=self.run.run_id)
+                point = janitor.fork(name, source, snapshot, owner=self.run.run_id)
             except ForkNameTakenError as exc:
                 # Someone else's bucket: the end-of-run sweep must not touch it.
                 self.run.spare(name)
@@ -368,7 +449,7 @@ class TigrisForkFactory:
             fork = Fork(
                 name=name,
                 source=source,
-                snapshot=snapshot,
+                snapshot=point,
                 endpoint_url=self.endpoint_url,
                 _clients=self.clients,
                 kind=kind,
@@ -376,6 +457,7 @@ class TigrisForkFactory:
             )
             with self._lock:
                 self.live[name] = fork
+                self._unattributed.append(name)
                 self.created += 1
                 self.fork_times.append(elapsed)
             self.hooks.fork_created(fork)
@@ -402,7 +484,19 @@ class TigrisForkFactory:
         return fork_name(self.config.prefix, self.run.run_id, self.run.worker, number), False
 
     def delete(self, fork: Fork) -> bool:
-        """Force-delete ``fork`` (False if it was already gone)."""
+        """Force-delete ``fork`` now, whatever ``--tigris-keep`` says; False if it was gone.
+
+        The forks this process made of it go first (Tigris refuses to delete a bucket that
+        has live forks), children before parents. For a fork that a module- or class-scoped
+        fixture wants gone before the session ends::
+
+            @pytest.fixture(scope="module")
+            def catalog(tigris_fork_factory):
+                fork = tigris_fork_factory.fork()
+                yield fork
+                tigris_fork_factory.delete(fork)
+        """
+        self._release_children(fork, self.delete)
         if self.emulator_gone():
             # The fork went with the emulator: nothing is left to delete.
             with self._lock:
@@ -419,29 +513,107 @@ class TigrisForkFactory:
             self.hooks.fork_deleted(fork)
         return deleted
 
-    def keep(self, fork: Fork) -> None:
-        """Leave ``fork`` alive after the run, and list it in the summary."""
+    def keep(self, fork: Fork, label: str | None = None) -> None:
+        """Leave ``fork`` alive after the run, and list it in the summary (with ``label``:
+        why it was kept)."""
         with self._lock:
             self.live.pop(fork.name, None)
             self.kept.append(fork)
+            if label:
+                self._kept_labels[fork.name] = label
         # The end-of-run sweep must not take it either.
         self.run.spare(fork.name)
         self.janitor.mark_owned(fork.name, self.run.run_id)  # the run's snapshot goes at its end
 
-    def release(self, fork: Fork, *, failed: bool) -> None:
-        """End of a fork's fixture: keep it (per ``--tigris-keep``) or delete it."""
-        keep = self.config.keep
-        if keep == "always" or (keep == "failed" and failed):
-            self.keep(fork)
-        else:
-            self.delete(fork)
+    def release(self, fork: Fork, *, failed: bool = False, test: str | None = None) -> bool:
+        """End of a fork's fixture: keep it (per ``--tigris-keep``) or delete it; returns
+        whether it was kept.
 
-    def close(self, *, failed: bool = False) -> list[str]:
+        ``failed``: ``test`` (the test the fork belongs to) failed. With ``--tigris-keep=failed``
+        a fork is kept when a failed test used it (see :meth:`note_report`), or when one of its
+        own forks is kept: a bucket with live forks cannot be deleted. Its forks are released
+        first.
+        """
+        self._release_children(fork, self.release)
+        label = self._keep_label(fork, failed, test)
+        if label is None:
+            with self._lock:
+                children = [k.name for k in self.kept if k.source == fork.name]
+            if children:
+                label = f"parent of kept fork {', '.join(children)}"
+        if label is not None:
+            self.keep(fork, label)
+            return True
+        self.delete(fork)
+        return False
+
+    def _release_children(self, fork: Fork, release: Callable[[Fork], object]) -> None:
+        with self._lock:
+            children = [f for f in reversed(self.live.values()) if f.source == fork.name]
+        problems = []
+        for child in children:
+            try:
+                release(child)
+            except Exception as exc:
+                problems.append(f"its fork {child.name} could not be deleted: {exc}")
+        if problems:
+            # Deleting the parent now could only fail: both stay for the end-of-run sweep.
+            raise TigrisForkError("; ".join(problems))
+
+    def _keep_label(self, fork: Fork, failed: bool, test: str | None) -> str | None:
+        """Why ``fork`` is kept, or None when it is not."""
+        keep = self.config.keep
+        if keep == "never":
+            return None
+        with self._lock:
+            users = list(self._failed_users.get(fork.name, []))
+            made_during = self._made_during.get(fork.name)
+        if failed and test and test not in users:
+            users.append(test)
+        if keep == "failed" and not users and not failed:
+            return None
+        tests = ", ".join(users)
+        plural = "s" if len(users) > 1 else ""
+        if fork.kind == "bucket":
+            where = "" if self.run.worker == "m" else f" of worker {self.run.worker}"
+            used = f", used by failed test{plural} {tests}" if users else ""
+            return f"shared tigris_bucket{where}{used}"
+        what = "tigris_fork" if fork.kind == "fork" else "tigris_fork_factory fork"
+        if users:
+            return f"{what} of failed test{plural} {tests}"
+        if failed:
+            return f"{what} of a failed test"
+        return f"{what} of test {made_during}" if made_during else what
+
+    def note_report(self, test: str, when: str, failed: bool, uses_bucket: bool) -> None:
+        """Record one report of ``test`` (pytest's ``setup``, ``call`` or ``teardown``).
+
+        Forks made since the previous report belong to ``test``. When its setup or call
+        failed, the forks it made and, with ``uses_bucket``, this process's ``tigris_bucket``
+        are marked as used by a failed test (what ``--tigris-keep=failed`` keeps).
+        """
+        with self._lock:
+            for name in self._unattributed:
+                self._made_during.setdefault(name, test)
+            self._unattributed.clear()
+            if not failed or when == "teardown":
+                return
+            used = [name for name, made in self._made_during.items() if made == test]
+            if uses_bucket:
+                used += [f.name for f in self.live.values() if f.kind == "bucket"]
+            for name in used:
+                users = self._failed_users.setdefault(name, [])
+                if test not in users:
+                    users.append(test)
+
+    def close(self) -> list[str]:
         """Delete (or keep) every fork still alive, children first; returns warnings."""
         problems: list[str] = []
         for fork in reversed(list(self.live.values())):
+            if fork.name not in self.live:
+                continue  # released already, as the child of a fork released before it
             try:
-                self.release(fork, failed=failed)
+                self.release(fork)
             except Exception as exc:
                 problems.append(f"could not delete fork {fork.name}: {exc}")
         return problems
@@ -452,7 +624,14 @@ class TigrisForkFactory:
             "created": self.created,
             "deleted": len(self.deleted_names),
             "deleted_names": self.deleted_names,
-            "kept": [{"name": f.name, "endpoint": f.endpoint_url or ""} for f in self.kept],
+            "kept": [
+                {
+                    "name": f.name,
+                    "endpoint": f.endpoint_url or "",
+                    "label": self._kept_labels.get(f.name, ""),
+                }
+                for f in self.kept
+            ],
             "fork_times": self.fork_times,
             "errors": self.errors,
         }

@@ -42,7 +42,9 @@ def _fail(config: pytest.Config, exc: TigrisError) -> None:
 def tigris_fork_factory(request: pytest.FixtureRequest) -> Iterator[TigrisForkFactory]:
     """Session-scoped ``TigrisForkFactory``: ``.fork(source=None, *, snapshot=None) -> Fork``.
 
-    Each fork it makes is deleted at the end of the session (or kept, per --tigris-keep).
+    Each fork it makes is deleted at the end of the session (or kept, per --tigris-keep:
+    with ``failed``, when the test it was made during failed); ``.delete(fork)`` deletes one
+    sooner.
     """
     made: list[TigrisForkFactory] = []
 
@@ -55,7 +57,7 @@ def tigris_fork_factory(request: pytest.FixtureRequest) -> Iterator[TigrisForkFa
         _fail(request.config, error)
     factory = made[0]
     yield factory
-    for problem in factory.close(failed=request.session.testsfailed > 0):
+    for problem in factory.close():
         request.node.warn(pytest.PytestWarning(f"pytest-tigris: {problem}"))
 
 
@@ -75,11 +77,13 @@ def tigris_client(tigris_fork_factory: TigrisForkFactory) -> Any:
 def tigris_bucket(
     request: pytest.FixtureRequest, tigris_fork_factory: TigrisForkFactory
 ) -> Iterator[Fork]:
-    """Session-scoped ``Fork`` of the seed, one per xdist worker, deleted at session end."""
+    """Session-scoped ``Fork`` of the seed, one per xdist worker, deleted at session end.
+
+    With --tigris-keep=failed it is kept when a test that used it failed.
+    """
     fork = _create(request, tigris_fork_factory, None, None, "bucket")
     yield fork
-    failed = request.session.testsfailed > 0
-    _release(request, tigris_fork_factory, fork, failed)
+    _release(request, tigris_fork_factory, fork)
 
 
 @pytest.fixture
@@ -95,7 +99,8 @@ def tigris_fork(
     seed, snapshot = marker_options(request.node)
     fork = _create(request, tigris_fork_factory, seed, snapshot, "fork")
     yield fork
-    _release(request, tigris_fork_factory, fork, test_failed(request.node))
+    node = request.node
+    _release(request, tigris_fork_factory, fork, failed=test_failed(node), test=node.nodeid)
 
 
 def _attempt(action: Any) -> TigrisError | None:
@@ -122,12 +127,17 @@ def _create(
 
 
 def _release(
-    request: pytest.FixtureRequest, factory: TigrisForkFactory, fork: Fork, failed: bool
+    request: pytest.FixtureRequest,
+    factory: TigrisForkFactory,
+    fork: Fork,
+    *,
+    failed: bool = False,
+    test: str | None = None,
 ) -> None:
     # A failed cleanup must never hide the test's own result: warn, and leave the fork to the
     # end-of-run sweep.
     try:
-        factory.release(fork, failed=failed)
+        factory.release(fork, failed=failed, test=test)
     except Exception as exc:
         request.node.warn(
             pytest.PytestWarning(f"pytest-tigris: could not delete fork {fork.name}: {exc}")

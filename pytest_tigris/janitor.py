@@ -318,8 +318,11 @@ class ForkJanitor:
     # -- forks ----------------------------------------------------------------------------
     def fork(
         self, name: str, source: str, snapshot: str | None = None, *, owner: str | None = None
-    ) -> None:
+    ) -> str | None:
         """Create ``name`` as a fork of ``source`` and check it really is one.
+
+        Returns the fork point: the version of ``source`` the fork was made at (for a fork of
+        the current state, the snapshot Tigris took implicitly); None in copy mode.
 
         ``owner``: the run id making it. On a remote endpoint the fork then carries proof that
         the run made it, for ``pytest-tigris sweep``: it is made from the run's snapshot
@@ -330,10 +333,10 @@ class ForkJanitor:
 
         if self.copy_mode:
             self._copy_fork(name, source)
-            return
+            return None
         try:
             with self._lock:
-                create_fork(self.admin, name, source, snapshot_version=snapshot)
+                response = create_fork(self.admin, name, source, snapshot_version=snapshot)
                 self.created.add(name)
         except ClientError as exc:
             code = _code(exc)
@@ -344,7 +347,7 @@ class ForkJanitor:
                     # (a timeout, a lost answer): the fork is ours. A name taken before our
                     # first attempt is never adopted: it may be a kept fork of an earlier run.
                     self.created.add(name)
-                    return
+                    return self.fork_point(name) or snapshot
                 raise ForkNameTakenError(
                     f"bucket {name!r} already exists (bucket names are global)"
                 ) from None
@@ -365,11 +368,16 @@ class ForkJanitor:
             ) from None
         except BotoCoreError as exc:
             raise self._fail(exc) from None
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        # HeadBucket's fork-source snapshot is the documented fork point; the CreateBucket
+        # answer's version header is all the embedded emulator is asked for.
+        point = _version(headers.get("x-tigris-snapshot-version"))
         if self.remote:
             # The embedded emulator always forks; any other endpoint must prove it did.
-            self.verify(name, source)
+            point = self.verify(name, source) or point
             if owner is not None:
                 self._mark(name, source, snapshot, owner)
+        return snapshot or point
 
     def _mark(self, name: str, source: str, snapshot: str | None, owner: str) -> None:
         parsed = parse_fork_name(name)
@@ -457,20 +465,34 @@ class ForkJanitor:
 
     def fork_source(self, name: str) -> str | None:
         """The bucket ``name`` was forked from, or None (not a fork, or gone)."""
+        return self._fork_headers(name)[0]
+
+    def fork_point(self, name: str) -> str | None:
+        """The version of its source the fork ``name`` was made at, or None."""
+        return self._fork_headers(name)[1]
+
+    def _fork_headers(self, name: str) -> tuple[str | None, str | None]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             with self._lock:
                 response = self.admin.head_bucket(Bucket=name)
         except (ClientError, BotoCoreError):
-            return None
-        source = response["ResponseMetadata"]["HTTPHeaders"].get("x-tigris-fork-source-bucket")
-        return str(source) if source else None
+            return None, None
+        headers = response["ResponseMetadata"]["HTTPHeaders"]
+        source = headers.get("x-tigris-fork-source-bucket")
+        if not source:
+            return None, None
+        return str(source), _version(headers.get("x-tigris-fork-source-bucket-snapshot"))
 
-    def verify(self, name: str, source: str) -> None:
-        """Fail loudly, never hand tests an empty bucket, when the server ignored the fork."""
-        if self.fork_source(name) == source:
-            return
+    def verify(self, name: str, source: str) -> str | None:
+        """Fail loudly, never hand tests an empty bucket, when the server ignored the fork.
+
+        Returns the fork point the server reports (None if it reports none).
+        """
+        found, point = self._fork_headers(name)
+        if found == source:
+            return point
         # We just created it, so it is ours to remove: it is an ordinary empty bucket.
         from contextlib import suppress
 
@@ -619,6 +641,12 @@ class ForkJanitor:
             raise self._fail(exc) from None
         self.created.discard(name)
         return True
+
+
+def _version(header: str | None) -> str | None:
+    """A snapshot version from a header that may also carry its name (``<v>; name=<n>``)."""
+    version = (header or "").partition(";")[0].strip()
+    return version or None
 
 
 def _all_keys(client: Any, bucket: str) -> list[str]:

@@ -205,6 +205,10 @@ def marker_options(node: pytest.Item) -> tuple[str | None, str | None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    factory = item.config.stash.get(FACTORY_KEY, None)
+    if factory is not None:  # what --tigris-keep=failed keeps
+        uses_bucket = "tigris_bucket" in getattr(item, "fixturenames", ())
+        factory.note_report(item.nodeid, report.when, report.failed, uses_bucket)
     if SECRETS_KEY in item.config.stash:
         _redact_report(report)
     return report
@@ -484,7 +488,8 @@ class ControllerPlugin:
         for entry in kept:
             endpoint = entry.get("endpoint") or ""
             flag = f" --endpoint-url {endpoint}" if endpoint else ""
-            tr.write_line(f"kept fork {entry['name']}: aws s3 ls s3://{entry['name']}{flag}")
+            why = f" ({entry['label']})" if entry.get("label") else ""
+            tr.write_line(f"kept fork {entry['name']}{why}: aws s3 ls s3://{entry['name']}{flag}")
         if kept and config is not None and config.is_emulator:
             tr.write_line(
                 "note: the embedded emulator stops with this run, and kept forks with it; to "
