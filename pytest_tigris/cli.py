@@ -92,6 +92,14 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     emulator.add_argument(
+        "--persist",
+        metavar="DIR",
+        help=(
+            "keep buckets, snapshots and forks in DIR across restarts: restored at start, "
+            "saved after changes and at shutdown (default: memory only)"
+        ),
+    )
+    emulator.add_argument(
         "--parent-pid", type=_pid, metavar="PID", help="exit when the process PID is gone"
     )
 
@@ -289,6 +297,10 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"from ${env})"
         )
     _check_keys(parser, access_key, secret_key)
+    if args.persist is not None and Path(args.persist).exists() and not Path(args.persist).is_dir():
+        parser.error(
+            f"--persist {args.persist}: not a folder: give a folder (it may not exist yet)"
+        )
     if args.seed_dir is not None:
         problem = _unreadable_folder(Path(args.seed_dir))
         if problem:
@@ -337,6 +349,7 @@ def _emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             faults=args.faults,
             parent_pid=args.parent_pid,
             latency=args.latency,
+            persist=args.persist,
         )
     except OSError as exc:
         if exc.filename is not None:

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidBucketName",
     "InvalidDigest",
+    "InvalidPersistFolder",
     "InvalidRequest",
     "InvalidSeedFolder",
     "KeyTooLongError",
@@ -78,6 +79,12 @@ class InvalidSeedFolder(EmulatorError, ValueError):
     Raised while the emulator starts, never answered over HTTP; the command line prints its
     message as one line.
     """
+
+    status, code = 400, "InvalidArgument"
+
+
+class InvalidPersistFolder(EmulatorError, ValueError):
+    """A ``--persist`` folder whose saved state cannot be loaded (raised at start only)."""
 
     status, code = 400, "InvalidArgument"
 

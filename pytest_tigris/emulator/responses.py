@@ -259,8 +259,11 @@ class TigrisMiddleware:
         keys: dict[str, str] | None = None,
         faults: Faults | None = None,
         virtual_bases: Iterable[str] = (),
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
+        # Told after every request that may have changed state (persistence saves then).
+        self.on_change = on_change
         self.backend = backend
         self.verifier = SigV4Verifier(keys) if keys else None
         self.faults = faults or Faults()
@@ -283,6 +286,8 @@ class TigrisMiddleware:
         except EmulatorError as exc:
             return _error(start_response, exc.status, exc.code, exc.message, exc.resource, head)
         finally:
+            if self.on_change is not None and not head and environ.get("REQUEST_METHOD") != "GET":
+                self.on_change()
             # The server keeps a connection's last environ until its next request: drop the
             # body, which may be as big as the largest upload.
             read = environ.pop("pytest_tigris.body", None)

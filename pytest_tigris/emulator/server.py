@@ -51,6 +51,7 @@ class EmulatorServer:
         secret_key: str | None = None,
         faults: str | None = None,
         latency: float = 0.0,
+        persist: str | os.PathLike[str] | None = None,
     ) -> None:
         if (access_key is None) != (secret_key is None):
             raise ValueError("give both access_key and secret_key, or neither")
@@ -64,9 +65,13 @@ class EmulatorServer:
         self.faults = faults
         # Seconds added to every request: a stand-in for the network between CI and Tigris.
         self.latency = latency
+        # A folder the state is saved to and restored from (None: memory only).
+        self.persist = Path(persist) if persist is not None else None
+        self.restored = False
         self.seeded_objects = 0
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._saver: _Saver | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -84,7 +89,16 @@ class EmulatorServer:
         from moto.moto_server.werkzeug_app import create_backend_app
 
         backend = TigrisBackend()
-        if self.seed is not None:
+        if self.persist is not None:
+            from .persist import PersistentState
+
+            state = PersistentState(self.persist)
+            self.persist.mkdir(parents=True, exist_ok=True)
+            self.restored = state.load(backend)
+            self._saver = _Saver(state, backend)
+        if self.seed is not None and not (self.restored and backend.exists(self.seed)):
+            # A restored seed is kept as it was saved: reloading its folder would stack new
+            # versions on it at every start.
             self.seeded_objects = backend.load_seed(self.seed, self.seed_dir)
         moto_app = create_backend_app("s3")
         app = TigrisMiddleware(
@@ -93,6 +107,7 @@ class EmulatorServer:
             keys=self.keys,
             faults=Faults.parse(self.faults),
             virtual_bases=_virtual_bases(self.host),
+            on_change=self._saver.changed if self._saver is not None else None,
         )
         moto_app.request_class = _raw_body_request(moto_app.request_class)
         self._server = EmulatorHTTPServer(
@@ -109,6 +124,8 @@ class EmulatorServer:
             daemon=True,
         )
         self._thread.start()
+        if self._saver is not None:
+            self._saver.start()
         return self
 
     def stop(self) -> None:
@@ -119,6 +136,9 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._saver is not None:
+            self._saver.stop()  # the final save, once no request can change anything
+            self._saver = None
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
@@ -156,6 +176,45 @@ def _raw_body_request(base: type) -> type:
             return bytes(read) if read is not None else bytes(self.get_data(cache=True))
 
     return RawBodyRequest
+
+
+class _Saver:
+    """Saves a persisted emulator's state shortly after each change (debounced)."""
+
+    def __init__(self, state: Any, backend: Any, delay: float = 0.2) -> None:
+        self._state = state
+        self._backend = backend
+        self._delay = delay
+        self._changed = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tigris-persist", daemon=True)
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._changed.set()
+        self._thread.join(timeout=60)
+        self._save()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._changed.wait()
+            if self._stopping.is_set():
+                return
+            time.sleep(self._delay)
+            self._changed.clear()
+            self._save()
+
+    def _save(self) -> None:
+        try:
+            self._state.save(self._backend)
+        except Exception as exc:  # a failed save must not stop the emulator; say it
+            print(f"pytest-tigris emulator: could not save the state: {exc}", file=sys.stderr)
 
 
 def _socket_timeout() -> float:
@@ -202,6 +261,7 @@ class EmulatorProcess:
         secret_key: str | None = None,
         faults: str | None = None,
         latency: float = 0.0,
+        persist: str | os.PathLike[str] | None = None,
         startup_timeout: float = 30.0,
         parent_pid: int | None = None,
         log_path: str | os.PathLike[str] | None = None,
@@ -220,6 +280,8 @@ class EmulatorProcess:
             args += ["--faults", faults]
         if latency:
             args += ["--latency", f"{latency * 1000:g}ms"]
+        if persist is not None:
+            args += ["--persist", os.fspath(persist)]
         self.args = args
         self.startup_timeout = startup_timeout
         self.log_path = Path(log_path) if log_path is not None else None
@@ -328,6 +390,7 @@ def serve(
     faults: str | None,
     parent_pid: int | None,
     latency: float = 0.0,
+    persist: str | None = None,
     out: Any = None,
 ) -> int:
     """Run the emulator in the foreground until SIGINT/SIGTERM (or the parent's death)."""
@@ -347,12 +410,19 @@ def serve(
         secret_key=secret_key,
         faults=faults,
         latency=latency,
+        persist=persist,
     )
     try:
         server.start()
         if parent_pid:
             threading.Thread(target=_watch_parent, args=(parent_pid, stop), daemon=True).start()
-        if seed:
+        if server.restored:
+            print(f"state restored from {persist}", file=sys.stderr)
+        if seed and server.restored and not server.seeded_objects:
+            print(
+                f"seed bucket {seed}: kept as restored (--seed-dir not reloaded)", file=sys.stderr
+            )
+        elif seed:
             print(f"seed bucket {seed}: {server.seeded_objects} objects loaded", file=sys.stderr)
         print(f"{READY_PREFIX}{server.endpoint_url}", file=out, flush=True)
         while not stop.wait(0.2):

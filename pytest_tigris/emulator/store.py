@@ -52,6 +52,15 @@ class Clock:
             self._last = max(self._now(), self._last + 1)
             return self._last
 
+    @property
+    def last(self) -> int:
+        return self._last
+
+    def restore(self, last: int) -> None:
+        """Never hand out a time at or before ``last`` (state loaded from an earlier run)."""
+        with self._lock:
+            self._last = max(self._last, last)
+
 
 class _SharedFile:
     """The real bytes buffer of a stored object, closed when its last holder lets go."""
