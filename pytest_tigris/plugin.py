@@ -7,17 +7,20 @@ nothing heavy: boto3, botocore and moto load only when a tigris fixture is first
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from .config import OPTIONS, TigrisConfig
 from .coordination import RunContext, pid_alive
-from .exceptions import TigrisConfigError, TigrisEmulatorError, TigrisError
+from .exceptions import TigrisConfigError, TigrisEmulatorError, TigrisError, TigrisSeedError
 from .fixtures import (
     tigris_bucket,
     tigris_client,
@@ -25,6 +28,7 @@ from .fixtures import (
     tigris_fork_factory,
     tigris_seed,
 )
+from .naming import valid_bucket_name
 
 if TYPE_CHECKING:
     from .factory import TigrisForkFactory
@@ -47,6 +51,10 @@ CONFIG_ERROR_KEY = pytest.StashKey[str]()
 RUN_KEY = pytest.StashKey[RunContext]()
 FACTORY_KEY = pytest.StashKey["TigrisForkFactory"]()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+# Our SIGTERM handler, while it is installed.
+SIGTERM_KEY = pytest.StashKey[Any]()
+# (seed, snapshot) of markers already checked -> (snapshot version, problem).
+MARKERS_KEY = pytest.StashKey[dict[tuple[str | None, str | None], tuple[str | None, str | None]]]()
 
 TIGRIS_FIXTURES = frozenset(
     {"tigris_bucket", "tigris_fork", "tigris_fork_factory", "tigris_client", "tigris_seed"}
@@ -122,25 +130,39 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_KEY] = run
     if run.is_controller:
         config.pluginmanager.register(ControllerPlugin(config, run), "tigris-controller")
-    _stop_on_sigterm()
 
 
-def _stop_on_sigterm() -> None:
-    """Make SIGTERM (CI cancelling a job, ``kill``) stop pytest like Ctrl-C does.
+def _stop_on_sigterm(config: pytest.Config) -> None:
+    """Make SIGTERM (CI cancelling a job, ``kill``) stop pytest like Ctrl-C does, from the
+    moment this process has forks to lose until ``pytest_unconfigure``.
 
     pytest then tears fixtures down and runs the end-of-run sweep; by default SIGTERM would
-    end the process on the spot and leak every live fork. A handler someone else installed is
-    left alone.
+    end the process on the spot and leak every live fork. A run that uses no tigris fixture
+    keeps the default, and a handler someone else installed is left alone.
     """
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if SIGTERM_KEY in config.stash or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return
 
     def interrupt(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it for real
         raise KeyboardInterrupt("SIGTERM")
 
-    with contextlib.suppress(ValueError):  # not the main thread
+    try:
         signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        return  # not the main thread: only the main thread may set handlers
+    config.stash[SIGTERM_KEY] = interrupt
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    ours = config.stash.get(SIGTERM_KEY, None)
+    if ours is None:
+        return
+    del config.stash[SIGTERM_KEY]
+    # SIG_DFL: ours went off once and reset itself. Anything else is someone else's now.
+    if signal.getsignal(signal.SIGTERM) in (ours, signal.SIG_DFL):
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def factory_for(config: pytest.Config) -> TigrisForkFactory:
@@ -160,8 +182,8 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
             fork_name=lambda kind, worker: hook.pytest_tigris_fork_name(
                 config=config, kind=kind, worker=worker
             ),
-            populate_seed=lambda client, bucket: hook.pytest_tigris_populate_seed(
-                client=client, bucket=bucket
+            populate_seed=lambda client, bucket: _await_all(
+                hook.pytest_tigris_populate_seed(client=client, bucket=bucket)
             ),
             fork_created=lambda fork: hook.pytest_tigris_fork_created(fork=fork),
             fork_deleted=lambda fork: hook.pytest_tigris_fork_deleted(fork=fork),
@@ -170,7 +192,65 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
             config.stash[CONFIG_KEY], config.stash[RUN_KEY], hooks
         )
         config.stash[FACTORY_KEY] = factory
+        _stop_on_sigterm(config)
+        run = config.stash[RUN_KEY]
+        if not run.is_controller:
+            # Read by the controller when this worker's collection is reported (xdist).
+            with run.registry() as registry:
+                registry["in_use"] = True
     return factory
+
+
+def _await_all(results: list[Any]) -> None:
+    """Run the coroutines ``async def`` hook implementations returned (pluggy only calls them)."""
+    for result in results:
+        if inspect.iscoroutine(result):
+            _run_coroutine(result)
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coroutine`` to the end: here, or in a thread of its own when this thread already
+    runs an event loop (which cannot be re-entered). Its exception is raised here, with the
+    traceback starting at the coroutine, so errors point at the hook's own line."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    if running:
+        import threading
+
+        thread = threading.Thread(target=run, name="pytest-tigris-populate-seed")
+        thread.start()
+        thread.join()
+    else:
+        run()
+    if errors:
+        error = errors[0]
+        raise error.with_traceback(_from_coroutine(error.__traceback__, coroutine)) from None
+
+
+def _from_coroutine(tb: TracebackType | None, coroutine: Any) -> TracebackType | None:
+    """``tb`` from the coroutine's own frame on, without asyncio's frames (all of it when the
+    coroutine's frame is not in it)."""
+    code = getattr(coroutine, "cr_code", None)
+    entry = tb
+    while entry is not None:
+        if entry.tb_frame.f_code is code:
+            return entry
+        entry = entry.tb_next
+    return tb
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -180,25 +260,73 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 # -- markers and outcomes -------------------------------------------------------------------
 def marker_options(node: pytest.Item) -> tuple[str | None, str | None]:
-    """``(seed, snapshot)`` from the closest ``@pytest.mark.tigris``; raises on bad arguments."""
+    """``(seed, snapshot version)`` for ``tigris_fork`` from the closest ``@pytest.mark.tigris``.
+
+    A marker that cannot work (other arguments, a value that is not a string, a seed that
+    does not exist, a snapshot the seed does not have) fails the setup of that test alone,
+    with one line naming the test and the marker: the rest of the run is fine.
+    """
     marker = node.get_closest_marker("tigris")
     if marker is None:
         return None, None
+    arguments = [repr(a) for a in marker.args] + [f"{k}={v!r}" for k, v in marker.kwargs.items()]
+    shown = f"@pytest.mark.tigris({', '.join(arguments)})"
+    where = f"{node.nodeid}: {shown}"
     unknown = set(marker.kwargs) - {"seed", "snapshot"}
     if marker.args or unknown:
-        got = ", ".join([repr(a) for a in marker.args] + sorted(f"{k}=" for k in unknown))
-        raise pytest.UsageError(
-            f"pytest-tigris: @pytest.mark.tigris takes only seed= and snapshot= keyword "
-            f"arguments (got {got}) in {node.nodeid}"
-        )
-    for name in ("seed", "snapshot"):
-        value = marker.kwargs.get(name)
+        _marker_failed(where, "it takes only the seed= and snapshot= keyword arguments")
+    seed, snapshot = marker.kwargs.get("seed"), marker.kwargs.get("snapshot")
+    for name, value in (("seed", seed), ("snapshot", snapshot)):
         if value is not None and not isinstance(value, str):
-            raise pytest.UsageError(
-                f"pytest-tigris: @pytest.mark.tigris({name}=...) must be a string "
-                f"(got {value!r}) in {node.nodeid}"
-            )
-    return marker.kwargs.get("seed"), marker.kwargs.get("snapshot")
+            _marker_failed(where, f"{name}= must be a string (got {type(value).__name__})")
+    if seed is None and snapshot is None:
+        return None, None
+    if seed is not None and not valid_bucket_name(seed):
+        _marker_failed(
+            where,
+            f"seed {seed!r} is not a valid bucket name (3-63 characters a-z, 0-9, '.' and '-', "
+            "starting and ending with a letter or digit)",
+        )
+    checked = node.config.stash.setdefault(MARKERS_KEY, {})
+    if (seed, snapshot) not in checked:
+        outcome = _check_marker(factory_for(node.config), seed, snapshot)
+        if outcome is None:
+            # Not the marker's fault (the endpoint, the emulator): the fixture reports it.
+            return seed, snapshot
+        checked[seed, snapshot] = outcome
+    version, problem = checked[seed, snapshot]
+    if problem is not None:
+        _marker_failed(where, problem)
+    return seed, version
+
+
+def _check_marker(
+    factory: TigrisForkFactory, seed: str | None, snapshot: str | None
+) -> tuple[str | None, str | None] | None:
+    """``(snapshot version, None)`` when the marker's seed and snapshot exist, ``(None,
+    problem)`` when they do not, None when the backend could not tell."""
+    source = seed or factory.config.seed
+    try:
+        factory.start()
+        if seed is not None and snapshot is None:
+            return factory.pinned_snapshot(seed), None
+        if seed is not None:
+            factory.janitor.check_seed(seed)
+        assert snapshot is not None
+        what = "--tigris-seed-snapshot"
+        try:
+            return factory.janitor.resolve_snapshot(source, snapshot, what=what), None
+        except TigrisSeedError as exc:
+            # The janitor's message starts with the setting and value, which the marker shows.
+            return None, str(exc).removeprefix(f"{what} {snapshot!r}: ")
+    except TigrisSeedError as exc:
+        return None, str(exc).replace("fix --tigris-seed", "fix the marker")
+    except TigrisError:
+        return None
+
+
+def _marker_failed(where: str, problem: str) -> NoReturn:
+    pytest.fail(f"pytest-tigris: {where}: {problem}", pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -220,6 +348,24 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
     if SECRETS_KEY in collector.config.stash:
         _redact_report(report)
     return report
+
+
+def _one_line(item: pytest.Item, exc: TigrisError) -> str:
+    """``pytest-tigris: <message> (<file>:<line>)``, the line being where the test's code
+    called into pytest-tigris."""
+    import traceback
+
+    package = os.path.dirname(__file__)
+    where = ""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.startswith(package):
+            path = frame.filename
+            with contextlib.suppress(ValueError):  # another drive
+                relative = os.path.relpath(path, item.config.rootpath)
+                path = path if relative.startswith("..") else relative
+            where = f" ({path}:{frame.lineno})"
+            break
+    return f"pytest-tigris: {exc}{where}"
 
 
 SECRETS_KEY = pytest.StashKey[bool]()
@@ -304,20 +450,21 @@ def test_failed(node: pytest.Item) -> bool:
 test_failed.__test__ = False  # type: ignore[attr-defined]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    uses_tigris = False
-    for item in items:
-        try:
-            marker_options(item)
-        except pytest.UsageError as exc:
-            # Bad marker arguments stop the run before anything starts.
-            _stop_run(config, items, str(exc), pytest.ExitCode.USAGE_ERROR)
-            return
-        fixturenames = getattr(item, "fixturenames", ())
-        uses_tigris = uses_tigris or bool(TIGRIS_FIXTURES.intersection(fixturenames))
+def uses_tigris(item: pytest.Item) -> bool:
+    """Whether ``item`` asks for a tigris fixture (directly or through its other fixtures)."""
+    return bool(TIGRIS_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Here, not in pytest_collection_modifyitems: -k, -m and --deselect filter there, and
+    # --lf after every implementation of it, so only now are the items the ones that run.
+    # tryfirst: before xdist's worker reports its items to the controller.
+    config = session.config
+    items = session.items
     option = config.option
     if (
-        not uses_tigris
+        not any(uses_tigris(item) for item in items)
         or option.collectonly
         or option.showfixtures
         or option.show_fixtures_per_test
@@ -389,6 +536,13 @@ class ControllerPlugin:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput.update(self.run.workerinput())
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        # A worker whose tests use tigris says so before it reports its collection: from now
+        # on SIGTERM must reach the workers as a shutdown, so they tear their forks down.
+        if ids and self.run.read_registry().get("in_use"):
+            _stop_on_sigterm(self.config)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
