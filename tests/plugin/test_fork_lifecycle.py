@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import pytest
 
+from tests.plugin import test_reporting as reporting
 from tests.plugin.test_reporting import (
     Standalone,
-    _clean_env,  # noqa: F401 (autouse)
     out_dir,
     output,
     run,
-    standalone,  # noqa: F401 (fixture)
     summary_counts,
 )
+
+# The same fixtures as there: an isolated environment, and the standalone emulator.
+_clean_env = reporting._clean_env
+standalone = reporting.standalone
 
 SEED_FILES = {
     "manifest.json": b'{"n": 2}',
@@ -164,7 +167,8 @@ def test_a_fork_is_deleted_after_its_own_forks_at_its_teardown(
     fork, child, grandchild = (out / "family.names").read_text().split()
     bucket, bucket_child = (out / "bucket.names").read_text().split()
     logs = [p.read_text().splitlines() for p in out.glob("*.log")]
-    family_log = next(lines for lines in logs if "start test_family" in lines)
+    # xdist's controller logs test starts too: the log of the process that deleted the fork.
+    family_log = next(lines for lines in logs if f"deleted {fork}" in lines)
     start = family_log.index("start test_family")
     # Deleted at the test's teardown, children first, before the test is over.
     assert family_log[start : start + 5] == [
