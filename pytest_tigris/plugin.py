@@ -333,6 +333,9 @@ def _marker_failed(where: str, problem: str) -> NoReturn:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    if report.failed and call.excinfo is not None and isinstance(call.excinfo.value, TigrisError):
+        # Our errors are one line saying what to do; a traceback into our code adds nothing.
+        report.longrepr = _one_line(item, call.excinfo.value)
     factory = item.config.stash.get(FACTORY_KEY, None)
     if factory is not None:  # what --tigris-keep=failed keeps
         uses_bucket = "tigris_bucket" in getattr(item, "fixturenames", ())
