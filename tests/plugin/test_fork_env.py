@@ -1,4 +1,5 @@
-"""``Fork.env`` points other tools at the fork; ``Fork.changes()`` tells what they did."""
+"""``Fork.env`` points S3 tools at the fork, and only S3 (issue 11, item 15); ``Fork.changes()``
+tells what they did."""
 
 from __future__ import annotations
 
@@ -23,19 +24,20 @@ def aws(fork, *args, tmp_path):
         **{k: v for k, v in os.environ.items() if k.startswith("PYENV")},
         **fork.env,
     }
-    endpoint = ["--endpoint-url", env["AWS_ENDPOINT_URL_S3"]]
+    # No --endpoint-url: AWS_ENDPOINT_URL_S3 alone must take the aws cli to the fork.
     result = subprocess.run(
-        ["aws", "s3", *args, *endpoint], env=env, capture_output=True, text=True, timeout=120
+        ["aws", "s3", *args], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_aws_cli_sees_and_changes_the_fork(tigris_fork, tmp_path):
-    assert set(tigris_fork.env) >= {
-        "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "TIGRIS_BUCKET", "BUCKET_NAME",
-    }
+    assert sorted(tigris_fork.env) == [
+        "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3",
+        "AWS_SECRET_ACCESS_KEY", "BUCKET_NAME", "TIGRIS_BUCKET",
+    ]
+    assert tigris_fork.env["AWS_ENDPOINT_URL_S3"] == tigris_fork.endpoint_url
     assert tigris_fork.env["TIGRIS_BUCKET"] == tigris_fork.name
     listing = aws(tigris_fork, "ls", f"s3://{tigris_fork.env['BUCKET_NAME']}", "--recursive",
                   tmp_path=tmp_path)
@@ -51,15 +53,6 @@ def test_aws_cli_sees_and_changes_the_fork(tigris_fork, tmp_path):
     assert changes.deleted == ["docs/b.txt"]
 
 
-def test_a_boto3_client_from_the_environment_hits_the_fork(tigris_fork, monkeypatch):
-    import boto3
-
-    for key, value in tigris_fork.env.items():
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3")  # endpoint and keys from the environment only
-    client.put_object(Bucket=os.environ["BUCKET_NAME"], Key="env.txt", Body=b"x")
-    assert tigris_fork.changes().added == ["env.txt"]
-    assert not tigris_fork.changes().deleted
 """
 
 
@@ -78,4 +71,58 @@ def test_fork_env_with_the_aws_cli(
     if workers:
         args += ["-n", str(workers)]
     result = pytester.runpytest_subprocess(*args, timeout=300)
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=1)
+
+
+BOTO3_INNER = """
+import os
+
+import boto3
+
+OTHER_SERVICES = ("sqs", "sts", "dynamodb")
+
+
+def test_a_boto3_client_from_the_environment_hits_the_fork(tigris_fork, monkeypatch):
+    for key, value in tigris_fork.env.items():
+        monkeypatch.setenv(key, value)
+    client = boto3.client("s3")  # endpoint and keys from the environment only
+    assert client.meta.endpoint_url == tigris_fork.endpoint_url
+    client.put_object(Bucket=os.environ["BUCKET_NAME"], Key="env.txt", Body=b"x")
+    changes = tigris_fork.changes()
+    assert (changes.added, changes.modified, changes.deleted) == (["env.txt"], [], [])
+
+
+def test_other_services_from_the_environment_do_not(tigris_fork, monkeypatch):
+    region = tigris_fork.env["AWS_DEFAULT_REGION"]
+    usual = {s: boto3.client(s, region_name=region).meta.endpoint_url for s in OTHER_SERVICES}
+    for key, value in tigris_fork.env.items():
+        monkeypatch.setenv(key, value)
+    assert "AWS_ENDPOINT_URL" not in os.environ
+    for service in OTHER_SERVICES:
+        assert boto3.client(service).meta.endpoint_url == usual[service], service
+    assert boto3.client("s3").meta.endpoint_url == tigris_fork.endpoint_url
+
+
+def test_the_global_variable_is_one_line_away(tigris_fork, monkeypatch):
+    # What the README says to do for a tool that reads only AWS_ENDPOINT_URL.
+    env = {**tigris_fork.env, "AWS_ENDPOINT_URL": tigris_fork.endpoint_url}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert boto3.client("sqs").meta.endpoint_url == tigris_fork.endpoint_url
+"""
+
+
+def test_fork_env_points_boto3_s3_clients_and_nothing_else_at_the_fork(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolate_env(monkeypatch)
+    seed = pytester.mkdir("seed")
+    (seed / "docs").mkdir()
+    (seed / "docs" / "a.txt").write_text("a")
+    pytester.makepyfile(test_inner=BOTO3_INNER)
+
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--tigris-seed-dir", "seed", timeout=300
+    )
+
+    result.assert_outcomes(passed=3)
