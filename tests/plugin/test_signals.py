@@ -1,0 +1,121 @@
+"""SIGTERM is pytest-tigris's business only while a run has forks to lose (issue 11, item 16).
+
+A run whose tests use no tigris fixture keeps the process's SIGTERM handler as it was; a run
+that uses them turns SIGTERM into an interrupt (so teardown and the end-of-run sweep happen:
+``test_cleanup.py`` kills such runs) and puts the old handler back at unconfigure. The inner
+runs are separate processes, each with its own signal handlers, with and without ``-n 2``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import isolate_env
+
+XDIST = pytest.mark.parametrize("n", [0, 2], ids=["no-xdist", "n2"])
+DEFAULT = "SIG_DFL"
+OURS = "pytest_tigris.plugin"
+CONFTEST = """
+import os
+import pathlib
+import signal
+
+import pytest
+
+OUT = pathlib.Path(__file__).with_name("seen")
+
+
+def seen(what):
+    handler = signal.getsignal(signal.SIGTERM)
+    name = "SIG_DFL" if handler is signal.SIG_DFL else getattr(handler, "__module__", repr(handler))
+    OUT.mkdir(exist_ok=True)
+    process = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (OUT / f"{what}-{process}").write_text(name)
+
+
+def pytest_runtest_logreport(report):
+    # Under xdist the controller gets here too, for its workers' reports.
+    if report.when == "call":
+        seen("running")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    seen("unconfigured")
+"""
+PLAIN = """
+from conftest import seen
+
+
+def test_plain_one():
+    seen("test")
+
+
+def test_plain_two():
+    seen("test")
+"""
+USES = """
+from conftest import seen
+
+
+def test_fork_one(tigris_fork):
+    seen("test")
+
+
+def test_fork_two(tigris_fork):
+    seen("test")
+"""
+
+
+@pytest.fixture(autouse=True)
+def _project(monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> None:
+    isolate_env(monkeypatch)
+    pytester.makeini("[pytest]\n")
+    pytester.makeconftest(CONFTEST)
+
+
+def run(pytester: pytest.Pytester, n: int) -> pytest.RunResult:
+    xdist = ["-n", str(n)] if n else []
+    return pytester.runpytest_subprocess("-p", "no:randomly", *xdist)
+
+
+def seen(pytester: pytest.Pytester) -> dict[str, str]:
+    """``<moment>-<process>`` -> the SIGTERM handler then (``SIG_DFL`` or its module)."""
+    return {p.name: p.read_text() for p in sorted((pytester.path / "seen").iterdir())}
+
+
+def processes(n: int) -> list[str]:
+    return [f"gw{i}" for i in range(n)] if n else ["main"]
+
+
+@XDIST
+def test_a_run_without_tigris_fixtures_keeps_the_default_handler(
+    pytester: pytest.Pytester, n: int
+) -> None:
+    pytester.makepyfile(test_plain=PLAIN)
+
+    result = run(pytester, n)
+
+    result.assert_outcomes(passed=2)
+    moments = ["running", "test", "unconfigured"]
+    everyone = processes(n) + (["main"] if n else [])
+    expected = {f"{m}-{p}": DEFAULT for m in moments for p in everyone}
+    if n:
+        del expected["test-main"]  # the controller runs no test
+    assert seen(pytester) == expected
+
+
+@XDIST
+def test_a_run_with_tigris_fixtures_interrupts_on_sigterm_then_restores(
+    pytester: pytest.Pytester, n: int
+) -> None:
+    pytester.makepyfile(test_uses=USES)
+
+    result = run(pytester, n)
+
+    result.assert_outcomes(passed=2)
+    everyone = processes(n) + (["main"] if n else [])
+    expected = {f"running-{p}": OURS for p in everyone}
+    expected |= {f"test-{p}": OURS for p in processes(n)}
+    expected |= {f"unconfigured-{p}": DEFAULT for p in everyone}
+    assert seen(pytester) == expected
