@@ -31,6 +31,7 @@ __all__ = [
     "FORK_MODES",
     "KEEP_MODES",
     "OPTIONS",
+    "REPORT_MODES",
     "Option",
     "TigrisConfig",
     "check_endpoint_url",
@@ -40,6 +41,7 @@ __all__ = [
 BACKENDS = ("auto", "remote", "emulator")
 FORK_MODES = ("native", "copy")
 KEEP_MODES = ("never", "failed", "always")
+REPORT_MODES = ("off", "changes")
 DEFAULT_EMULATOR_SEED = "pytest-tigris-seed"
 EMULATOR_KEY = "pytest-tigris"
 DOTENV = ".env.local"
@@ -106,6 +108,13 @@ OPTIONS: tuple[Option, ...] = (
         "(default: never)",
         "never|failed|always",
         KEEP_MODES,
+    ),
+    Option(
+        "report",
+        "What a failed test's report shows of the forks it used: changes (keys added, "
+        "modified and deleted, and the start of changed text objects) or off (default: changes)",
+        "off|changes",
+        REPORT_MODES,
     ),
     Option(
         "fork-mode",
@@ -206,6 +215,7 @@ class TigrisConfig:
     prefix: str
     run_id: str
     fork_mode: str = "native"
+    report: str = "changes"
     region: str = "auto"
     profile: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
@@ -288,6 +298,7 @@ class TigrisConfig:
         backend = choice("backend", "auto")
         keep = choice("keep", "never")
         fork_mode = choice("fork-mode", "native")
+        report = choice("report", "changes")
 
         endpoint, endpoint_source = pick("endpoint")
         explicit_endpoint = endpoint is not None
@@ -379,6 +390,7 @@ class TigrisConfig:
             prefix=prefix,
             run_id=resolved_run,
             fork_mode=fork_mode,
+            report=report,
             region=aws.get("AWS_DEFAULT_REGION") or aws.get("AWS_REGION") or "auto",
             profile=None if emulator else profile,
             access_key_id=EMULATOR_KEY if emulator else access_key,
