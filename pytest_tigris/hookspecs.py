@@ -15,7 +15,8 @@ def pytest_tigris_populate_seed(client: Any, bucket: str) -> None:
 
     Called once per run (not once per xdist worker), after ``--tigris-seed-dir`` is loaded and
     before the run's seed snapshot is taken. Only for the emulator backend: pytest-tigris never
-    writes to a remote seed.
+    writes to a remote seed. An ``async def`` implementation is awaited (after the plain ones,
+    on an event loop of its own).
     """
 
 
