@@ -221,6 +221,8 @@ class TigrisConfig:
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
+    # Report-header lines about settings that were set but do not apply to this run.
+    notes: tuple[str, ...] = ()
 
     @property
     def is_emulator(self) -> bool:
@@ -326,17 +328,33 @@ class TigrisConfig:
 
         seed_dir_raw, seed_dir_source = pick("seed-dir")
         seed_dir: Path | None = None
-        if seed_dir_raw is not None:
-            base = inidir if seed_dir_source.startswith("ini") and inidir else cwd
+        notes: list[str] = []
+        from_ini = seed_dir_source.startswith("ini")
+        if seed_dir_raw is not None and backend != "emulator" and from_ini:
+            # A checked-in ini serves local runs on the emulator; CI runs of the same
+            # checkout on Tigris fork the seed bucket there instead.
+            notes.append(
+                f"tigris: ini tigris_seed_dir={seed_dir_raw} ignored: the backend is remote "
+                "(the folder is loaded by the emulator backend only)"
+            )
+        elif seed_dir_raw is not None:
+            base = inidir if from_ini and inidir else cwd
             seed_dir = (base / seed_dir_raw).resolve()
             if not seed_dir.exists():
                 raise TigrisConfigError(f"{seed_dir_source}: folder {seed_dir} does not exist")
             if not seed_dir.is_dir():
                 raise TigrisConfigError(f"{seed_dir_source}: {seed_dir} is not a folder")
             if backend != "emulator":
+                variable = _BY_NAME["seed-dir"].env
+                if seed_dir_source.startswith("--"):
+                    drop = f"remove {seed_dir_source} from the command line"
+                elif DOTENV in seed_dir_source:
+                    drop = f"remove {variable} from {DOTENV}"
+                else:
+                    drop = f"unset {variable}"
                 raise TigrisConfigError(
                     f"{seed_dir_source} only works with the emulator backend (forks on "
-                    f"{endpoint} are made from a seed bucket there): drop it or use "
+                    f"{endpoint} are made from a seed bucket there): {drop}, or add "
                     "--tigris-backend=emulator"
                 )
 
@@ -396,4 +414,5 @@ class TigrisConfig:
             access_key_id=EMULATOR_KEY if emulator else access_key,
             secret_access_key=EMULATOR_KEY if emulator else secret_key,
             session_token=None if emulator else aws.get("AWS_SESSION_TOKEN"),
+            notes=tuple(notes),
         )

@@ -253,9 +253,9 @@ def _from_coroutine(tb: TracebackType | None, coroutine: Any) -> TracebackType |
     return tb
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
     tigris_config = config.stash.get(CONFIG_KEY, None)
-    return tigris_config.describe() if tigris_config else None
+    return [tigris_config.describe(), *tigris_config.notes] if tigris_config else None
 
 
 # -- markers and outcomes -------------------------------------------------------------------

@@ -208,3 +208,70 @@ def test_dotenv_accepts_a_byte_order_mark_and_blank_values(tmp_path: Path) -> No
     path = tmp_path / ".env.local"
     path.write_text("\ufeffA=1\nexport B = 'two words'\nC=\n", encoding="utf-8")
     assert read_dotenv(path) == {"A": "1", "B": "two words", "C": ""}
+
+
+# -- a seed folder on a remote backend (issue 11, item 12) ----------------------------------
+REMOTE = {"endpoint": "https://t3.storage.dev"}
+
+
+def test_an_ini_seed_dir_is_ignored_on_a_remote_backend_with_a_note(tmp_path: Path) -> None:
+    # The folder need not exist in that checkout: nothing reads it.
+    config = load(tmp_path, REMOTE, ini={"seed-dir": "tests/seed"}, inidir=tmp_path)
+
+    assert config.backend == "remote"
+    assert config.seed_dir is None
+    assert config.notes == (
+        "tigris: ini tigris_seed_dir=tests/seed ignored: the backend is remote (the folder is "
+        "loaded by the emulator backend only)",
+    )
+
+
+def test_an_ini_seed_dir_still_loads_on_the_emulator(tmp_path: Path) -> None:
+    (tmp_path / "seed").mkdir()
+    config = load(tmp_path, ini={"seed-dir": "seed"}, inidir=tmp_path)
+
+    assert config.seed_dir == (tmp_path / "seed").resolve()
+    assert config.notes == ()
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            "command line",
+            "--tigris-seed-dir only works with the emulator backend (forks on "
+            "https://t3.storage.dev are made from a seed bucket there): remove --tigris-seed-dir "
+            "from the command line, or add --tigris-backend=emulator",
+        ),
+        (
+            "environment",
+            "PYTEST_TIGRIS_SEED_DIR only works with the emulator backend (forks on "
+            "https://t3.storage.dev are made from a seed bucket there): unset "
+            "PYTEST_TIGRIS_SEED_DIR, or add --tigris-backend=emulator",
+        ),
+        (
+            ".env.local",
+            "PYTEST_TIGRIS_SEED_DIR (in .env.local) only works with the emulator backend (forks "
+            "on https://t3.storage.dev are made from a seed bucket there): remove "
+            "PYTEST_TIGRIS_SEED_DIR from .env.local, or add --tigris-backend=emulator",
+        ),
+    ],
+    ids=["command-line", "environment", "dotenv"],
+)
+def test_a_seed_dir_given_for_this_run_is_an_error_on_a_remote_backend(
+    tmp_path: Path, where: str, message: str
+) -> None:
+    (tmp_path / "seed").mkdir()
+    options: dict[str, Any] = dict(REMOTE)
+    environ: dict[str, str] = {}
+    if where == "command line":
+        options["seed-dir"] = "seed"
+    elif where == "environment":
+        environ["PYTEST_TIGRIS_SEED_DIR"] = "seed"
+    else:
+        (tmp_path / ".env.local").write_text("PYTEST_TIGRIS_SEED_DIR=seed\n")
+
+    with pytest.raises(TigrisConfigError) as exc:
+        load(tmp_path, options, environ=environ)
+
+    assert str(exc.value) == message
