@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .factory import Fork
 
-__all__ = ["EXPORT_DIR", "Exported", "export_bucket", "export_kept", "folder_name"]
+__all__ = [
+    "EXPORT_DIR",
+    "Exported",
+    "export_bucket",
+    "export_kept",
+    "folder_name",
+    "saved_line",
+]
 
 EXPORT_DIR = "pytest-tigris"
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _NAME_LENGTH = 100
+# The seed folder sidecar's name (emulator/seedfolder.py), without importing the emulator here.
+SIDECAR_NAME = ".tigris-seed.json"
 _WORKERS = 8
 _CHUNK = 1024 * 1024
 
@@ -65,14 +75,28 @@ def _new_folder(parent: Path, name: str) -> Path:
     raise FileExistsError(f"{parent / name}: no free folder name")
 
 
-def export_kept(fork: Fork, root: Path, owner: str) -> dict[str, Any]:
-    """Write kept ``fork`` to a new folder under ``root/pytest-tigris`` named after ``owner``
-    (the test id, or what else the fork belongs to).
+def export_kept(
+    fork: Fork, basetemp: Callable[[], Path], test: str | None, worker: str
+) -> dict[str, Any]:
+    """Write kept ``fork`` to a new folder under ``<base temp>/pytest-tigris``.
+
+    ``basetemp`` gives this process's pytest base temporary directory; an xdist worker's lives
+    inside the run's, so workers write to their parent and a run's forks end up side by side.
+    The folder is named after ``test`` (the test the fork was made during), and for a factory
+    fork after the fork too; the worker's shared ``tigris_bucket`` gets ``tigris_bucket-gwN``.
 
     Returns what the run's summary prints: ``{"folder": ..., "objects": n, "skipped": n}``, or
     ``{"error": ...}`` when it could not be written (the fork is kept either way).
     """
+    if fork.kind == "bucket":
+        owner = "tigris_bucket" if worker == "m" else f"tigris_bucket-{worker}"
+    elif fork.kind == "fork":
+        owner = test or "tigris_fork"
+    else:
+        owner = f"{test}-{fork.name}" if test else fork.name
     try:
+        base = basetemp()
+        root = base if worker == "m" else base.parent
         folder = _new_folder(root / EXPORT_DIR, folder_name(owner))
         exported = export_bucket(fork.client, fork.name, folder)
     except Exception as exc:
@@ -85,9 +109,20 @@ def export_kept(fork: Fork, root: Path, owner: str) -> dict[str, Any]:
     }
 
 
+def saved_line(saved: dict[str, Any]) -> str:
+    """How the summary tells where a kept fork was written (``saved``: from
+    :func:`export_kept`)."""
+    if "error" in saved:
+        return f"not saved to a folder ({saved['error']})"
+    objects = saved["objects"]
+    line = f"saved to {saved['folder']} ({objects} object{'' if objects == 1 else 's'}"
+    if saved["skipped"]:
+        line += f"; {saved['skipped']} skipped, listed in its {SIDECAR_NAME}"
+    return line + ")"
+
+
 def export_bucket(client: Any, bucket: str, folder: Path) -> Exported:
     """Write every object of ``bucket`` into ``folder`` (new or empty) as a seed folder."""
-    from .emulator.seedfolder import SIDECAR
     from .seeds import _classify, _Folder, _list, _sidecar_entry
 
     wanted: list[str] = []
@@ -137,5 +172,5 @@ def export_bucket(client: Any, bucket: str, folder: Path) -> Exported:
     if skipped:
         sidecar["skipped"] = dict(sorted(skipped.items()))
     text = json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n"
-    target.write(SIDECAR, [text.encode("utf-8")])
+    target.write(SIDECAR_NAME, [text.encode("utf-8")])
     return Exported(folder, len(wanted) - len(set(wanted) & set(skipped)), skipped)

@@ -229,6 +229,10 @@ class TigrisForkFactory:
         self.live: dict[str, Fork] = {}
         self.kept: list[Fork] = []
         self._kept_labels: dict[str, str] = {}
+        # Set by the tigris_fork_factory fixture: pytest's base temp, where kept forks of the
+        # embedded emulator are written (export.py); what was written for each.
+        self.export_root: Callable[[], Path] | None = None
+        self._saved: dict[str, dict[str, Any]] = {}
         # Which test each fork was made during, and the failed tests that used it.
         self._made_during: dict[str, str] = {}
         self._unattributed: list[str] = []
@@ -524,6 +528,15 @@ class TigrisForkFactory:
         # The end-of-run sweep must not take it either.
         self.run.spare(fork.name)
         self.janitor.mark_owned(fork.name, self.run.run_id)  # the run's snapshot goes at its end
+        if self.config.is_emulator and self.export_root is not None:
+            # The embedded emulator stops with the run; a folder of the fork outlives it.
+            from .export import export_kept
+
+            with self._lock:
+                test = self._made_during.get(fork.name)
+            saved = export_kept(fork, self.export_root, test, self.run.worker)
+            with self._lock:
+                self._saved[fork.name] = saved
 
     def release(self, fork: Fork, *, failed: bool = False, test: str | None = None) -> bool:
         """End of a fork's fixture: keep it (per ``--tigris-keep``) or delete it; returns
@@ -606,6 +619,17 @@ class TigrisForkFactory:
                 if test not in users:
                     users.append(test)
 
+    def used_by(self, test: str, uses_bucket: bool) -> list[Fork]:
+        """The live forks ``test`` made (its ``tigris_fork``, then factory forks) and, with
+        ``uses_bucket``, this process's ``tigris_bucket``; complete after :meth:`note_report`."""
+        with self._lock:
+            forks = [
+                fork
+                for name, fork in self.live.items()
+                if self._made_during.get(name) == test or (uses_bucket and fork.kind == "bucket")
+            ]
+        return sorted(forks, key=lambda fork: {"fork": 0, "bucket": 2}.get(fork.kind, 1))
+
     def close(self) -> list[str]:
         """Delete (or keep) every fork still alive, children first; returns warnings."""
         problems: list[str] = []
@@ -629,6 +653,7 @@ class TigrisForkFactory:
                     "name": f.name,
                     "endpoint": f.endpoint_url or "",
                     "label": self._kept_labels.get(f.name, ""),
+                    "saved": self._saved.get(f.name, {}),
                 }
                 for f in self.kept
             ],

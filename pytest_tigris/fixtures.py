@@ -39,7 +39,9 @@ def _fail(config: pytest.Config, exc: TigrisError) -> None:
 
 
 @pytest.fixture(scope="session")
-def tigris_fork_factory(request: pytest.FixtureRequest) -> Iterator[TigrisForkFactory]:
+def tigris_fork_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TigrisForkFactory]:
     """Session-scoped ``TigrisForkFactory``: ``.fork(source=None, *, snapshot=None) -> Fork``.
 
     Each fork it makes is deleted at the end of the session (or kept, per --tigris-keep:
@@ -56,6 +58,9 @@ def tigris_fork_factory(request: pytest.FixtureRequest) -> Iterator[TigrisForkFa
     if error is not None:
         _fail(request.config, error)
     factory = made[0]
+    # Kept forks of the embedded emulator are written there, so pytest retires them with old
+    # runs as it does tmp_path's folders.
+    factory.export_root = tmp_path_factory.getbasetemp
     yield factory
     for problem in factory.close():
         request.node.warn(pytest.PytestWarning(f"pytest-tigris: {problem}"))

@@ -340,9 +340,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if factory is not None:  # what --tigris-keep=failed keeps
         uses_bucket = "tigris_bucket" in getattr(item, "fixturenames", ())
         factory.note_report(item.nodeid, report.when, report.failed, uses_bucket)
+        if report.failed and report.when != "teardown" and factory.config.report != "off":
+            _add_storage_section(item, report, factory, uses_bucket)
     if SECRETS_KEY in item.config.stash:
         _redact_report(report)
     return report
+
+
+def _add_storage_section(
+    item: pytest.Item, report: pytest.TestReport, factory: TigrisForkFactory, uses_bucket: bool
+) -> None:
+    """What the failed test did to its forks, shown next to its captured output (the forks
+    are still alive: fixture teardown comes after this report)."""
+    from .storage_report import role_of, storage_section
+
+    forks = factory.used_by(item.nodeid, uses_bucket)
+    if not forks:
+        return
+    try:
+        text = storage_section([(fork, role_of(fork, factory.run.worker)) for fork in forks])
+    except Exception as exc:  # a report hook that raises is an INTERNALERROR
+        text = f"pytest-tigris: could not read the forks' changes ({type(exc).__name__})\n"
+    report.sections.append(("Captured tigris storage", text))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -646,11 +665,17 @@ class ControllerPlugin:
             endpoint = entry.get("endpoint") or ""
             flag = f" --endpoint-url {endpoint}" if endpoint else ""
             why = f" ({entry['label']})" if entry.get("label") else ""
+            if entry.get("saved"):
+                # The embedded emulator stops with the run: the folder is what is left.
+                from .export import saved_line
+
+                tr.write_line(f"kept fork {entry['name']}{why}: {saved_line(entry['saved'])}")
+                continue
             tr.write_line(f"kept fork {entry['name']}{why}: aws s3 ls s3://{entry['name']}{flag}")
         if kept and config is not None and config.is_emulator:
             tr.write_line(
-                "note: the embedded emulator stops with this run, and kept forks with it; to "
-                "inspect them, run `pytest-tigris emulator` and pass --tigris-endpoint"
+                "note: the embedded emulator stops with this run; `pytest-tigris emulator "
+                "--seed NAME --seed-dir FOLDER` serves a saved fork again as bucket NAME"
             )
         endpoint = config.endpoint_url if config is not None else None
         for name in self.left:

@@ -26,6 +26,7 @@ __all__ = [
     "ObjectView",
     "format_section",
     "looks_like_text",
+    "mask_secrets",
     "read_changes",
     "role_of",
     "storage_section",
@@ -122,10 +123,26 @@ def _view(fork: Fork, key: str) -> ObjectView:
 
 
 def storage_section(
-    forks: Iterable[tuple[Fork, str]], mask: Callable[[str], str] = lambda text: text
+    forks: Iterable[tuple[Fork, str]], mask: Callable[[str], str] | None = None
 ) -> str:
-    """The report section for ``forks`` (each with its role), secrets masked by ``mask``."""
-    return format_section([read_changes(fork, role) for fork, role in forks], mask)
+    """The report section for ``forks`` (each with its role), every line through ``mask``
+    (default: :func:`mask_secrets`)."""
+    return format_section([read_changes(fork, role) for fork, role in forks], mask or mask_secrets)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` without credentials: the run's (the plugin's masking, which also hides signed-URL
+    signatures) and the AWS secret variables of this process's environment, which a test's code
+    may have written to an object even when the run itself uses the emulator's dummy keys."""
+    import os
+
+    from .client import redact
+
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        value = os.environ.get(name, "")
+        if len(value) >= 8:
+            text = text.replace(value, "***")
+    return redact(text)
 
 
 def format_section(

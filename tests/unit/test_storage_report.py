@@ -1,9 +1,14 @@
-"""The "Captured tigris storage" text: layout, caps, previews, escaping and masking (no I/O)."""
+"""The "Captured tigris storage" text (layout, caps, previews, escaping, masking), kept-fork
+folder names and the ``--tigris-report`` option: no I/O."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from pytest_tigris.config import TigrisConfig
+from pytest_tigris.exceptions import TigrisConfigError
 from pytest_tigris.export import folder_name
 from pytest_tigris.storage_report import (
     LISTED,
@@ -185,3 +190,43 @@ def test_long_test_ids_keep_a_hash_of_the_whole() -> None:
     assert len(first) == len(second) == 100
     assert first != second
     assert first[:80] == second[:80]
+
+
+# -- the option --------------------------------------------------------------------------
+def load(tmp_path: Path, **sources: dict[str, str]) -> TigrisConfig:
+    return TigrisConfig.load(
+        options=sources.get("options", {}),
+        ini=sources.get("ini", {}),
+        environ=sources.get("environ", {}),
+        rootdir=tmp_path,
+        cwd=tmp_path,
+    )
+
+
+def test_report_is_on_by_default_and_each_source_turns_it_off(tmp_path: Path) -> None:
+    assert load(tmp_path).report == "changes"
+    assert load(tmp_path, options={"report": "off"}).report == "off"
+    assert load(tmp_path, ini={"report": "OFF"}).report == "off"
+    assert load(tmp_path, environ={"PYTEST_TIGRIS_REPORT": "off"}).report == "off"
+    # The command line wins over the ini file, which wins over the environment.
+    both = load(tmp_path, options={"report": "changes"}, ini={"report": "off"})
+    assert both.report == "changes"
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        ({"options": {"report": "full"}}, "--tigris-report='full' is not valid: use one of "),
+        ({"ini": {"report": "yes"}}, "ini tigris_report='yes' is not valid: use one of "),
+        ({"environ": {"PYTEST_TIGRIS_REPORT": "no"}}, "PYTEST_TIGRIS_REPORT='no' is not valid"),
+    ],
+)
+def test_a_bad_report_value_is_one_line_naming_where_it_came_from(
+    tmp_path: Path, sources: dict[str, dict[str, str]], message: str
+) -> None:
+    with pytest.raises(TigrisConfigError) as exc:
+        load(tmp_path, **sources)
+
+    assert str(exc.value).startswith(message)
+    assert str(exc.value).endswith("off, changes")
+    assert "\n" not in str(exc.value)
