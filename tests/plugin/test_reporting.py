@@ -436,7 +436,7 @@ BAD_MARKERS = {
 
 @pytest.mark.parametrize("n", [0, 2])
 @pytest.mark.parametrize("bad", sorted(BAD_MARKERS))
-def test_bad_marker_arguments_are_a_usage_error(
+def test_bad_marker_arguments_error_only_that_test(
     pytester: pytest.Pytester, bad: str, n: int
 ) -> None:
     pytester.makepyfile(
@@ -455,8 +455,10 @@ def test_bad_marker_arguments_are_a_usage_error(
     result = run(pytester, "--tigris-seed-dir", seed_dir(pytester), "--strict-markers", n=n)
 
     text = output(result)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR, text
-    one_line_error(text, "@pytest.mark.tigris")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, text
+    result.assert_outcomes(passed=1, errors=1)
+    shown = BAD_MARKERS[bad].replace('"', "'")
+    one_line_error(text, f"pytest-tigris: test_bad.py::test_marked: {shown}: ")
 
 
 # -- 6. -p no:tigris -----------------------------------------------------------------------
