@@ -320,6 +320,16 @@ def test_a_bad_report_value_stops_the_run_with_one_line(pytester: pytest.Pyteste
     ]
 
 
+def test_help_shows_the_option_and_its_ini_key(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--help")
+
+    assert result.ret == pytest.ExitCode.OK
+    text = "\n".join(result.outlines)
+    assert re.search(r"^\s+--tigris-report=off\|changes$", text, re.M), text
+    assert re.search(r"^\s+tigris_report \(string\):", text, re.M), text
+    assert "[ini: tigris_report, env: PYTEST_TIGRIS_REPORT]" in " ".join(text.split())
+
+
 SECRETS = """
 import os
 
