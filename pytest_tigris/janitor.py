@@ -342,12 +342,13 @@ class ForkJanitor:
             code = _code(exc)
             if code in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
                 retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
-                if retried and self.fork_source(name) == source:
+                found, point = self._fork_headers(name) if retried else (None, None)
+                if found == source:
                     # botocore retried the CreateBucket and its first attempt went through
                     # (a timeout, a lost answer): the fork is ours. A name taken before our
                     # first attempt is never adopted: it may be a kept fork of an earlier run.
                     self.created.add(name)
-                    return self.fork_point(name) or snapshot
+                    return snapshot or point
                 raise ForkNameTakenError(
                     f"bucket {name!r} already exists (bucket names are global)"
                 ) from None
@@ -466,10 +467,6 @@ class ForkJanitor:
     def fork_source(self, name: str) -> str | None:
         """The bucket ``name`` was forked from, or None (not a fork, or gone)."""
         return self._fork_headers(name)[0]
-
-    def fork_point(self, name: str) -> str | None:
-        """The version of its source the fork ``name`` was made at, or None."""
-        return self._fork_headers(name)[1]
 
     def _fork_headers(self, name: str) -> tuple[str | None, str | None]:
         from botocore.exceptions import BotoCoreError, ClientError
