@@ -21,13 +21,14 @@ if TYPE_CHECKING:
         TigrisSeedError,
         TigrisUnsafeDeleteError,
     )
-    from .factory import Changes, Fork, TigrisForkFactory
+    from .factory import Changes, EnvSetter, Fork, TigrisForkFactory
     from .janitor import ForkJanitor
 
 __version__ = "0.1.0"
 
 _WHERE = {
     "Changes": "factory",
+    "EnvSetter": "factory",
     "Fork": "factory",
     "ForkJanitor": "janitor",
     "TigrisConfig": "config",
@@ -44,6 +45,7 @@ _WHERE = {
 
 __all__ = [
     "Changes",
+    "EnvSetter",
     "Fork",
     "ForkJanitor",
     "TigrisConfig",
