@@ -472,7 +472,7 @@ def test_failed(node: pytest.Item) -> bool:
 test_failed.__test__ = False  # type: ignore[attr-defined]
 
 
-def uses_tigris(item: pytest.Item) -> bool:
+def _uses_tigris(item: pytest.Item) -> bool:
     """Whether ``item`` asks for a tigris fixture (directly or through its other fixtures)."""
     return bool(TIGRIS_FIXTURES.intersection(getattr(item, "fixturenames", ())))
 
@@ -486,7 +486,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = session.items
     option = config.option
     if (
-        not any(uses_tigris(item) for item in items)
+        not any(_uses_tigris(item) for item in items)
         or option.collectonly
         or option.showfixtures
         or option.show_fixtures_per_test
