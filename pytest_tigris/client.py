@@ -125,7 +125,22 @@ class ClientFactory:
         self.config = config
         self.endpoint_url = endpoint_url
         self._session: Any = None
+        self._shared: Any = None
         self._lock = threading.Lock()
+
+    def shared(self) -> Any:
+        """The one client this process's fork handles share (built on first use).
+
+        boto3 clients are thread-safe for requests, and building one costs milliseconds and
+        a connection pool: one per fork was most of a fork's cost. Tests that change a client
+        (event handlers, a Stubber, ``close()``) take :meth:`client` instead.
+        """
+        if self._shared is None:
+            built = self.client()
+            with self._lock:
+                if self._shared is None:
+                    self._shared = built
+        return self._shared
 
     def _boto_session(self) -> Any:
         with self._lock:

@@ -86,9 +86,16 @@ class Fork:
     kind: str = "fork"
     created_in: float = 0.0
 
-    @cached_property
+    @property
     def client(self) -> Any:
-        """A boto3 S3 client for the fork's endpoint (built on first use)."""
+        """The boto3 S3 client for the fork's endpoint, shared by every fork handle of this
+        process (thread-safe for requests). A test that changes a client (registers event
+        handlers, uses a Stubber or tigris-boto3-ext's context managers, calls ``close()``)
+        takes :meth:`new_client`: control operations never use either."""
+        return self._clients.shared()
+
+    def new_client(self) -> Any:
+        """A boto3 S3 client of the test's own, for the fork's endpoint."""
         return self._clients.client()
 
     @property

@@ -1,0 +1,53 @@
+"""One S3 client per process for the fork handles; ``new_client()`` for tests that change one."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import isolate_env
+
+INNER = """
+import pytest
+from botocore.stub import Stubber
+
+SEEN = {}
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_every_fork_handle_shares_one_client(tigris_fork, tigris_bucket, n):
+    SEEN.setdefault("client", tigris_fork.client)
+    assert tigris_fork.client is SEEN["client"]
+    assert tigris_bucket.client is SEEN["client"]
+    answer = tigris_fork.client.get_object(Bucket=tigris_fork.name, Key="a.txt")
+    assert answer["Body"].read() == b"a"
+
+
+def test_a_client_of_its_own_can_be_changed_safely(tigris_fork, tigris_fork_factory):
+    own = tigris_fork.new_client()
+    assert own is not tigris_fork.client
+    with Stubber(own) as stub:
+        stub.add_response("list_buckets", {"Buckets": []})
+        assert own.list_buckets()["Buckets"] == []
+    calls = []
+    own.meta.events.register("before-send.s3", lambda **kw: calls.append(1))
+    own.close()
+    # The shared client and the control operations are untouched.
+    other = tigris_fork_factory.fork()
+    assert tigris_fork.client.get_object(Bucket=other.name, Key="a.txt")["Body"].read() == b"a"
+    assert calls == []
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_fork_clients(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    isolate_env(monkeypatch)
+    seed = pytester.mkdir("seed")
+    (seed / "a.txt").write_text("a")
+    pytester.makepyfile(test_inner=INNER)
+    args = ["-p", "no:cacheprovider", "--tigris-seed-dir", "seed"]
+    if workers:
+        args += ["-n", str(workers)]
+    result = pytester.runpytest_subprocess(*args, timeout=300)
+    result.assert_outcomes(passed=4)
