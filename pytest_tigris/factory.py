@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from .background import BackgroundDeleter
 from .client import ClientFactory, check_reachable
 from .config import TigrisConfig
 from .coordination import RunContext, pid_alive
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["Changes", "EnvSetter", "FactoryHooks", "Fork", "TigrisForkFactory"]
 
 _NAME_RETRIES = 5
+# How long the end of a session waits for queued deletes before leaving them to the sweep.
+_CLOSE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,12 @@ class TigrisForkFactory:
         self.deleted_names: list[str] = []
         self.fork_times: list[float] = []
         self.errors: list[str] = []
+        # Released forks wait here for their delete, off the test's critical path.
+        self._deleting: dict[str, Fork] = {}
+        self._background_errors: list[str] = []
+        self._deleter: BackgroundDeleter[Fork] = BackgroundDeleter(
+            self._delete_one, self._delete_failed
+        )
         self._emulator: EmulatorProcess | None = None
         self._emulator_pid: int | None = None
 
@@ -507,22 +516,48 @@ class TigrisForkFactory:
                 yield fork
                 tigris_fork_factory.delete(fork)
         """
+        # Forks released before (their deletes queued) may be this one's children.
+        self._deleter.wait()
         self._release_children(fork, self.delete)
+        return self._delete_one(fork)
+
+    def _delete_one(self, fork: Fork) -> bool:
+        """Delete one fork whose own forks are gone; the deleter thread's job too."""
         if self.emulator_gone():
             # The fork went with the emulator: nothing is left to delete.
             with self._lock:
                 self.live.pop(fork.name, None)
+                self._deleting.pop(fork.name, None)
             return False
-        deleted = self.janitor.delete(fork.name)
+        try:
+            deleted = self.janitor.delete(fork.name)
+        finally:
+            with self._lock:
+                queued = self._deleting.pop(fork.name, None) is not None
         with self._lock:
             # A fork this process made and did not delete before is gone now either way (a
             # retried delete whose first attempt went through answers NoSuchBucket).
-            deleted = self.live.pop(fork.name, None) is not None or deleted
+            deleted = self.live.pop(fork.name, None) is not None or queued or deleted
             if deleted:
                 self.deleted_names.append(fork.name)
         if deleted:
             self.hooks.fork_deleted(fork)
         return deleted
+
+    def _delete_later(self, fork: Fork) -> None:
+        """Queue a released fork's delete: the test's teardown does not wait for it; the
+        session's end does (:meth:`close`)."""
+        with self._lock:
+            self.live.pop(fork.name, None)
+            self._deleting[fork.name] = fork
+        self._deleter.submit(fork)
+
+    def _delete_failed(self, fork: Fork, exc: BaseException) -> None:
+        with self._lock:
+            self._deleting.pop(fork.name, None)
+            self._background_errors.append(
+                f"could not delete fork {fork.name} (left to the end-of-run sweep): {exc}"
+            )
 
     def keep(self, fork: Fork, label: str | None = None) -> None:
         """Leave ``fork`` alive after the run, and list it in the summary (with ``label``:
@@ -564,7 +599,7 @@ class TigrisForkFactory:
         if label is not None:
             self.keep(fork, label)
             return True
-        self.delete(fork)
+        self._delete_later(fork)
         return False
 
     def _release_children(self, fork: Fork, release: Callable[[Fork], object]) -> None:
@@ -638,7 +673,8 @@ class TigrisForkFactory:
         return sorted(forks, key=lambda fork: {"fork": 0, "bucket": 2}.get(fork.kind, 1))
 
     def close(self) -> list[str]:
-        """Delete (or keep) every fork still alive, children first; returns warnings."""
+        """Delete (or keep) every fork still alive, children first, and wait for every
+        queued delete; returns warnings."""
         problems: list[str] = []
         for fork in reversed(list(self.live.values())):
             if fork.name not in self.live:
@@ -647,6 +683,14 @@ class TigrisForkFactory:
                 self.release(fork)
             except Exception as exc:
                 problems.append(f"could not delete fork {fork.name}: {exc}")
+        if not self._deleter.wait(_CLOSE_TIMEOUT):
+            problems.append(
+                f"{self._deleter.pending} fork deletes still running after "
+                f"{_CLOSE_TIMEOUT:.0f} s: left to the end-of-run sweep"
+            )
+        with self._lock:
+            problems += self._background_errors
+            self._background_errors = []
         return problems
 
     def stats(self) -> dict[str, Any]:

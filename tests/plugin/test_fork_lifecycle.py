@@ -170,14 +170,10 @@ def test_a_fork_is_deleted_after_its_own_forks_at_its_teardown(
     # xdist's controller logs test starts too: the log of the process that deleted the fork.
     family_log = next(lines for lines in logs if f"deleted {fork}" in lines)
     start = family_log.index("start test_family")
-    # Deleted at the test's teardown, children first, before the test is over.
-    assert family_log[start : start + 5] == [
-        "start test_family",
-        f"deleted {grandchild}",
-        f"deleted {child}",
-        f"deleted {fork}",
-        "finish test_family",
-    ]
+    # Released at the test's teardown, children first; the deletes run in the background, so
+    # they may end after the test has finished, but never out of order.
+    deletes = [line for line in family_log[start:] if line.startswith("deleted ")]
+    assert deletes[:3] == [f"deleted {grandchild}", f"deleted {child}", f"deleted {fork}"]
     # The worker's bucket goes at session end, after the fork made of it.
     bucket_log = next(lines for lines in logs if f"deleted {bucket}" in lines)
     assert bucket_log.index(f"deleted {bucket_child}") < bucket_log.index(f"deleted {bucket}")
