@@ -42,6 +42,8 @@ BACKENDS = ("auto", "remote", "emulator")
 FORK_MODES = ("native", "copy")
 KEEP_MODES = ("never", "failed", "always")
 REPORT_MODES = ("off", "changes")
+DEFAULT_POOL = 2
+MAX_POOL = 32
 DEFAULT_EMULATOR_SEED = "pytest-tigris-seed"
 EMULATOR_KEY = "pytest-tigris"
 DOTENV = ".env.local"
@@ -122,6 +124,12 @@ OPTIONS: tuple[Option, ...] = (
         "server-side copy of every seed object, for S3 without forks; slow) (default: native)",
         "native|copy",
         FORK_MODES,
+    ),
+    Option(
+        "pool",
+        "Ready forks kept per process for tigris_fork, made in the background while tests "
+        f"run; 0 turns the pool off (default: {DEFAULT_POOL})",
+        "K",
     ),
     Option("prefix", "Fork-name prefix (default: derived from the seed name)", "PREFIX"),
     Option(
@@ -216,6 +224,7 @@ class TigrisConfig:
     run_id: str
     fork_mode: str = "native"
     report: str = "changes"
+    pool: int = DEFAULT_POOL
     region: str = "auto"
     profile: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
@@ -301,6 +310,16 @@ class TigrisConfig:
         keep = choice("keep", "never")
         fork_mode = choice("fork-mode", "native")
         report = choice("report", "changes")
+        pool_raw, pool_source = pick("pool")
+        pool = DEFAULT_POOL
+        if pool_raw is not None:
+            text = pool_raw.strip()
+            if not text.isdigit() or int(text) > MAX_POOL:
+                raise TigrisConfigError(
+                    f"{pool_source}={pool_raw!r} is not valid: give a number of ready forks "
+                    f"from 0 (no pool) to {MAX_POOL}"
+                )
+            pool = int(text)
 
         endpoint, endpoint_source = pick("endpoint")
         explicit_endpoint = endpoint is not None
@@ -409,6 +428,7 @@ class TigrisConfig:
             run_id=resolved_run,
             fork_mode=fork_mode,
             report=report,
+            pool=pool,
             region=aws.get("AWS_DEFAULT_REGION") or aws.get("AWS_REGION") or "auto",
             profile=None if emulator else profile,
             access_key_id=EMULATOR_KEY if emulator else access_key,

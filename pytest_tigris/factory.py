@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-from .background import BackgroundDeleter
+from .background import BackgroundDeleter, ReadyPool
 from .client import ClientFactory, check_reachable
 from .config import TigrisConfig
 from .coordination import RunContext, pid_alive
@@ -257,6 +257,10 @@ class TigrisForkFactory:
         self._deleter: BackgroundDeleter[Fork] = BackgroundDeleter(
             self._delete_one, self._delete_failed
         )
+        self._pool: ReadyPool[Fork] | None = None
+        self._closing = False
+        self._unused_ready: set[str] = set()
+        self.unused_ready_deleted = 0
         self._emulator: EmulatorProcess | None = None
         self._emulator_pid: int | None = None
 
@@ -439,9 +443,42 @@ class TigrisForkFactory:
         """A new fork of ``source`` (``fork`` with the fixture's ``kind`` for the summary)."""
         self.start()
         with self._watching_emulator():
+            if kind == "fork" and source is None and snapshot is None:
+                ready = self._from_pool()
+                if ready is not None:
+                    return ready
             return self._create(source, snapshot, kind)
 
-    def _create(self, source: str | None, snapshot: str | None, kind: str) -> Fork:
+    def _from_pool(self) -> Fork | None:
+        """A ready fork of the seed at the pinned snapshot, or None (make one now).
+
+        The first request starts the pool (its forks are made in the background while tests
+        run); forks it holds are named in the run's log before they exist, like every fork.
+        """
+        if self.config.pool <= 0 or self.config.fork_mode == "copy":
+            return None
+        with self._lock:
+            pool = self._pool
+        if pool is None:
+            seed = self.config.seed
+            pinned = self.pinned_snapshot(seed)
+            with self._lock:
+                if self._pool is None and not self._closing:
+                    self._pool = ReadyPool(
+                        lambda: self._create(seed, pinned, "fork", register=False),
+                        self.config.pool,
+                        is_slowdown=_is_slowdown,
+                    )
+                    self._pool.start()
+            return None
+        fork = pool.take()
+        if fork is not None:
+            self._register(fork)
+        return fork
+
+    def _create(
+        self, source: str | None, snapshot: str | None, kind: str, *, register: bool = True
+    ) -> Fork:
         source = source or self.config.seed
         if snapshot is None and (source == self.config.seed or not self._is_live_fork(source)):
             snapshot = self.pinned_snapshot(source)
@@ -475,17 +512,22 @@ class TigrisForkFactory:
                 kind=kind,
                 created_in=elapsed,
             )
-            with self._lock:
-                self.live[name] = fork
-                self._unattributed.append(name)
-                self.created += 1
-                self.fork_times.append(elapsed)
-            self.hooks.fork_created(fork)
+            if register:
+                self._register(fork)
             return fork
         raise TigrisForkError(
             f"could not find a free fork name ({last_error}): bucket names are global on "
             "Tigris; pass another --tigris-prefix or --tigris-run-id"
         )
+
+    def _register(self, fork: Fork) -> None:
+        """A fork handed to a test from now on: tracked, attributed, announced."""
+        with self._lock:
+            self.live[fork.name] = fork
+            self._unattributed.append(fork.name)
+            self.created += 1
+            self.fork_times.append(fork.created_in)
+        self.hooks.fork_created(fork)
 
     def _is_live_fork(self, name: str) -> bool:
         return name in self.live
@@ -538,6 +580,11 @@ class TigrisForkFactory:
             # A fork this process made and did not delete before is gone now either way (a
             # retried delete whose first attempt went through answers NoSuchBucket).
             deleted = self.live.pop(fork.name, None) is not None or queued or deleted
+            if fork.name in self._unused_ready:
+                # Made ahead for a test that never came: never announced, counted apart.
+                if deleted:
+                    self.unused_ready_deleted += 1
+                return deleted
             if deleted:
                 self.deleted_names.append(fork.name)
         if deleted:
@@ -676,6 +723,17 @@ class TigrisForkFactory:
         """Delete (or keep) every fork still alive, children first, and wait for every
         queued delete; returns warnings."""
         problems: list[str] = []
+        with self._lock:
+            self._closing = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            # Stop making ready forks before the run's snapshot goes; delete the unused ones.
+            for fork in pool.stop():
+                with self._lock:
+                    self._unused_ready.add(fork.name)
+                self._delete_later(fork)
+            if pool.failure is not None:
+                problems.append(f"the pool of ready forks stopped early: {pool.failure}")
         for fork in reversed(list(self.live.values())):
             if fork.name not in self.live:
                 continue  # released already, as the child of a fork released before it
@@ -699,6 +757,7 @@ class TigrisForkFactory:
             "created": self.created,
             "deleted": len(self.deleted_names),
             "deleted_names": self.deleted_names,
+            "unused_ready": self.unused_ready_deleted,
             "kept": [
                 {
                     "name": f.name,
@@ -711,6 +770,12 @@ class TigrisForkFactory:
             "fork_times": self.fork_times,
             "errors": self.errors,
         }
+
+
+def _is_slowdown(exc: BaseException) -> bool:
+    """Tigris rate-limits bucket creation with 503 SlowDown: the pool backs off and retries."""
+    text = str(exc)
+    return "SlowDown" in text or "503" in text or "reduce your request rate" in text
 
 
 def _check_readable(folder: Path) -> None:

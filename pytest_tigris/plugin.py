@@ -652,6 +652,7 @@ class ControllerPlugin:
         from .factory import summarize_times
 
         median, worst = summarize_times(times)
+        unused = sum(s.get("unused_ready", 0) for s in stats)
         tr = terminalreporter
         tr.ensure_newline()
         tr.section("tigris")
@@ -660,6 +661,8 @@ class ControllerPlugin:
             f"{len(self.swept)} leaked (deleted by the end-of-run sweep); "
             f"fork time median {median * 1000:.0f} ms, max {worst * 1000:.0f} ms"
         )
+        if unused:
+            tr.write_line(f"ready forks: {unused} made ahead of need and deleted unused")
         config = self.config.stash.get(CONFIG_KEY, None)
         for entry in kept:
             endpoint = entry.get("endpoint") or ""
