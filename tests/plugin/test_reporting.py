@@ -45,6 +45,9 @@ OPTIONS = (
     "--tigris-endpoint",
     "--tigris-backend",
     "--tigris-keep",
+    "--tigris-report",
+    "--tigris-fork-mode",
+    "--tigris-pool",
     "--tigris-prefix",
     "--tigris-run-id",
 )
