@@ -581,17 +581,14 @@ class TigrisMiddleware:
 
     def _completed_checksum(self, request: S3Request, body: bytes) -> bytes:
         """S3 answers a completed upload with its checksum and the checksum's type."""
-        key = self._current(request.bucket, request.key)
-        algorithm = getattr(key, "checksum_algorithm", None)
-        if not algorithm or b"<Checksum" in body:
+        reported = _reported_checksum(self._current(request.bucket, request.key))
+        if reported is None or b"<Checksum" in body:
             return body
-        value = str(key.checksum_value)
-        if key.checksum_type == "COMPOSITE":
-            value = f"{value}-{key.checksum_parts}"
+        algorithm, value, kind = reported
         name = f"Checksum{algorithm.upper()}"
         extra = f"<{name}>{escape(value)}</{name}>"
-        if key.checksum_type:
-            extra += f"<ChecksumType>{escape(str(key.checksum_type))}</ChecksumType>"
+        if kind:
+            extra += f"<ChecksumType>{escape(kind)}</ChecksumType>"
         # moto names the root CompleteMultipartUploadResponse; S3, ...Result.
         for root in (b"</CompleteMultipartUploadResult>", b"</CompleteMultipartUploadResponse>"):
             body = body.replace(root, extra.encode() + root)
@@ -987,18 +984,28 @@ def _get_checksum_headers(
 ) -> list[tuple[str, str]]:
     """The checksum headers a GET carries where moto's HEAD differs: a multipart object's
     composite checksum is ``<value>-<parts>``, with its type (clients skip validating it)."""
-    algorithm = getattr(key, "checksum_algorithm", None)
-    if request.header.get("x-amz-checksum-mode") != "ENABLED" or not algorithm:
+    reported = _reported_checksum(key)
+    if request.header.get("x-amz-checksum-mode") != "ENABLED" or reported is None:
         return headers
+    algorithm, value, kind = reported
     name = f"x-amz-checksum-{algorithm.lower()}"
+    out = [(k, v) for k, v in headers if k.lower() not in (name, "x-amz-checksum-type")]
+    out.append((name, value))
+    if kind:
+        out.append(("x-amz-checksum-type", kind))
+    return out
+
+
+def _reported_checksum(key: Any) -> tuple[str, str, str] | None:
+    """(algorithm, value, type) as S3 reports an object's checksum: a multipart object's
+    composite value is ``<value>-<parts>``; None when the object has no checksum."""
+    algorithm = getattr(key, "checksum_algorithm", None)
+    if not algorithm:
+        return None
     value = str(key.checksum_value)
     if key.checksum_type == "COMPOSITE":
         value = f"{value}-{key.checksum_parts}"
-    out = [(k, v) for k, v in headers if k.lower() not in (name, "x-amz-checksum-type")]
-    out.append((name, value))
-    if key.checksum_type:
-        out.append(("x-amz-checksum-type", str(key.checksum_type)))
-    return out
+    return str(algorithm), value, str(key.checksum_type or "")
 
 
 def _byte_span(headers: list[tuple[str, str]], size: int) -> tuple[int, int]:
