@@ -462,6 +462,9 @@ class TigrisForkFactory:
         if pool is None:
             seed = self.config.seed
             pinned = self.pinned_snapshot(seed)
+            # Built here, on the main thread: building a client reads os.environ, which a test
+            # may be changing (monkeypatch) while the pool's thread runs.
+            _ = self.janitor.admin
             with self._lock:
                 if self._pool is None and not self._closing:
                     self._pool = ReadyPool(
