@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,19 +20,6 @@ from tests.helpers import (
     keys,
     snapshot,
 )
-
-
-@pytest.fixture
-def buckets(s3: Any) -> Iterator[list[str]]:
-    """Buckets a test creates, force-deleted afterwards, newest (children) first."""
-    created: list[str] = []
-    yield created
-    for name in reversed(created):
-        try:
-            force_delete(s3, name)
-        except ClientError as exc:
-            if error_code_of(exc) != "NoSuchBucket":
-                raise
 
 
 def error_code_of(exc: ClientError) -> str:

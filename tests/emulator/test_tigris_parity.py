@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,20 +19,10 @@ from tests.helpers import (
     call_with,
     create_snapshot_bucket,
     error_code,
-    force_delete,
     fork,
     keys,
     snapshot,
 )
-
-
-@pytest.fixture
-def buckets(s3: Any) -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    for name in reversed(created):
-        with contextlib.suppress(ClientError):
-            force_delete(s3, name)
 
 
 @pytest.fixture(params=["plain", "snapshot", "fork"])

@@ -6,7 +6,7 @@ bucket's earlier snapshots and every fork made while the version was visible kee
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,19 +24,6 @@ from tests.helpers import (
     make_client,
     snapshot,
 )
-
-
-@pytest.fixture
-def buckets(s3: Any) -> Iterator[list[str]]:
-    """Buckets a test creates, force-deleted afterwards, newest (children) first."""
-    created: list[str] = []
-    yield created
-    for name in reversed(created):
-        try:
-            force_delete(s3, name)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "NoSuchBucket":
-                raise
 
 
 @pytest.fixture
