@@ -21,15 +21,16 @@ if TYPE_CHECKING:
         TigrisSeedError,
         TigrisUnsafeDeleteError,
     )
-    from .factory import Changes, EnvSetter, Fork, TigrisForkFactory
+    from .factory import TigrisForkFactory
+    from .fork import Changes, EnvSetter, Fork
     from .janitor import ForkJanitor
 
 __version__ = "0.1.0"
 
 _WHERE = {
-    "Changes": "factory",
-    "EnvSetter": "factory",
-    "Fork": "factory",
+    "Changes": "fork",
+    "EnvSetter": "fork",
+    "Fork": "fork",
     "ForkJanitor": "janitor",
     "TigrisConfig": "config",
     "TigrisConfigError": "exceptions",

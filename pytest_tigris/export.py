@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .factory import Fork
+    from .fork import Fork
 
 __all__ = [
     "EXPORT_DIR",

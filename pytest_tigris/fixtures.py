@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from .factory import Fork, TigrisForkFactory
 
 __all__ = [
+    "SUPPORT_KEY",
+    "FixtureSupport",
     "tigris_bucket",
     "tigris_client",
     "tigris_fork",
@@ -21,20 +24,39 @@ __all__ = [
 ]
 
 
-def _factory(config: pytest.Config) -> TigrisForkFactory:
-    from .plugin import factory_for
+@dataclass(frozen=True)
+class FixtureSupport:
+    """What the fixtures need from the plugin, built in its ``pytest_configure`` and read
+    from ``config.stash`` (so this module never imports the plugin)."""
 
-    return factory_for(config)
+    #: This process's factory (made on first use); raises TigrisConfigError when the
+    #: configuration could not be loaded.
+    factory: Callable[[], TigrisForkFactory]
+    #: Stop the run with exit code 4 (through the controller on an xdist worker).
+    usage_error: Callable[[str], None]
+    #: ``(seed, snapshot)`` of the test's ``@pytest.mark.tigris`` (fails its setup when bad).
+    marker_options: Callable[[pytest.Item], tuple[str | None, str | None]]
+    #: Whether the test's setup or call failed.
+    test_failed: Callable[[pytest.Item], bool]
+
+
+SUPPORT_KEY = pytest.StashKey[FixtureSupport]()
+
+
+def _support(config: pytest.Config) -> FixtureSupport:
+    return config.stash[SUPPORT_KEY]
+
+
+def _factory(config: pytest.Config) -> TigrisForkFactory:
+    return _support(config).factory()
 
 
 def _fail(config: pytest.Config, exc: TigrisError) -> None:
     """Turn a pytest-tigris error into one line: a configuration error stops the run (exit
     code 4), anything else fails the test."""
-    from .plugin import report_usage_error
-
     message = f"pytest-tigris: {exc}"
     if isinstance(exc, TigrisConfigError):
-        report_usage_error(config, message)
+        _support(config).usage_error(message)
     pytest.fail(message, pytrace=False)
 
 
@@ -99,13 +121,12 @@ def tigris_fork(
 
     ``@pytest.mark.tigris(seed=..., snapshot=...)`` picks another seed or snapshot.
     """
-    from .plugin import marker_options, test_failed
-
-    seed, snapshot = marker_options(request.node)
+    support = _support(request.config)
+    seed, snapshot = support.marker_options(request.node)
     fork = _create(request, tigris_fork_factory, seed, snapshot, "fork")
     yield fork
     node = request.node
-    _release(request, tigris_fork_factory, fork, failed=test_failed(node), test=node.nodeid)
+    _release(request, tigris_fork_factory, fork, failed=support.test_failed(node), test=node.nodeid)
 
 
 def _attempt(action: Any) -> TigrisError | None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .factory import Fork
+    from .fork import Fork
 
 
 def pytest_tigris_populate_seed(client: Any, bucket: str) -> None:

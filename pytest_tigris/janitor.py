@@ -22,6 +22,7 @@ from .exceptions import (
     TigrisUnsafeDeleteError,
 )
 from .naming import parse_fork_name, run_snapshot_name
+from .strategies import ForkStrategy, SnapshotForks
 
 __all__ = ["ForkJanitor", "ForkNameTakenError", "SnapshotEntry", "describe_client_error"]
 
@@ -116,7 +117,7 @@ class ForkJanitor:
         *,
         protected: Iterable[str] = (),
         remote: bool = True,
-        copy_mode: bool = False,
+        strategy: ForkStrategy | None = None,
         single_shot_factory: Callable[[], Any] | None = None,
     ) -> None:
         self._client_factory = client_factory
@@ -127,21 +128,20 @@ class ForkJanitor:
         self.endpoint_url = endpoint_url
         self.protected = set(protected)
         self.remote = remote
-        # Copy mode: forks are plain buckets filled by server-side copies (S3 without forks).
-        self.copy_mode = copy_mode
+        # How forks are made: Tigris forks, or copies (plain S3: --tigris-fork-mode=copy).
+        self.strategy: ForkStrategy = strategy or SnapshotForks()
         self.created: set[str] = set()
-        self._seed_keys: dict[str, list[str]] = {}
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
 
     @property
     def admin(self) -> Any:
         """The admin client (built on first use)."""
-        with self._lock:
+        with self.lock:
             if self._client is None:
                 self._client = self._client_factory()
             return self._client
 
-    def _fail(self, exc: Exception) -> Exception:
+    def describe(self, exc: Exception) -> Exception:
         return describe_client_error(exc, self.endpoint_url) or exc
 
     # -- the seed -------------------------------------------------------------------------
@@ -150,7 +150,7 @@ class ForkJanitor:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            with self._lock:
+            with self.lock:
                 response = self.admin.head_bucket(Bucket=seed)
         except ClientError as exc:
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
@@ -165,11 +165,11 @@ class ForkJanitor:
                     f"seed bucket {seed!r} does not exist at {self.endpoint_url}: create it "
                     "(snapshot-enabled) or fix --tigris-seed"
                 ) from None
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         except BotoCoreError as exc:
-            raise self._fail(exc) from None
-        if self.copy_mode:
-            return
+            raise self.describe(exc) from None
+        if not self.strategy.pins_snapshots:
+            return  # copies need no snapshots
         headers = response["ResponseMetadata"]["HTTPHeaders"]
         flag = headers.get("x-tigris-enable-snapshot")
         if flag is None:
@@ -200,7 +200,7 @@ class ForkJanitor:
             try:
                 return self._create_snapshot(self.admin, bucket, None)
             except (ClientError, BotoCoreError) as exc:
-                raise self._fail(exc) from None
+                raise self.describe(exc) from None
         try:
             before = set() if fresh else {e.version for e in self.snapshots(bucket)}
             last: Exception | None = None
@@ -218,14 +218,14 @@ class ForkJanitor:
                     last = exc
             found = self._find_new_snapshot(bucket, name, before)
         except (ClientError, BotoCoreError) as exc:
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         if found is not None:
             return found
         assert last is not None
-        raise self._fail(last) from None
+        raise self.describe(last) from None
 
     def _single_shot_client(self) -> Any:
-        with self._lock:
+        with self.lock:
             if self._single_shot is None:
                 factory = self._single_shot_factory
                 self._single_shot = factory() if factory is not None else self.admin
@@ -234,7 +234,7 @@ class ForkJanitor:
     def _create_snapshot(self, client: Any, bucket: str, name: str | None) -> str:
         from tigris_boto3_ext import create_snapshot, get_snapshot_version
 
-        with self._lock:
+        with self.lock:
             response = create_snapshot(client, bucket, snapshot_name=name)
         version = get_snapshot_version(response)
         if not version:
@@ -242,7 +242,7 @@ class ForkJanitor:
                 f"{self.endpoint_url} answered a snapshot request without "
                 "X-Tigris-Snapshot-Version: it does not support Tigris snapshots"
             )
-        with self._lock:
+        with self.lock:
             self._labels.setdefault(bucket, {})[str(version)] = name
         return str(version)
 
@@ -260,7 +260,7 @@ class ForkJanitor:
         def listing(request: Any, **kwargs: Any) -> None:
             request.headers["X-Tigris-Snapshot"] = bucket
 
-        with self._lock:
+        with self.lock:
             client = self.admin
             client.meta.events.register("before-sign.s3.ListBuckets", listing)
             try:
@@ -285,7 +285,7 @@ class ForkJanitor:
         from tigris_boto3_ext import delete_snapshot
 
         try:
-            with self._lock:
+            with self.lock:
                 delete_snapshot(self.admin, bucket, version)
         except ClientError as exc:
             # A retried delete whose first attempt went through finds nothing to delete.
@@ -306,7 +306,7 @@ class ForkJanitor:
         try:
             listed = self.snapshots(bucket)
         except (ClientError, BotoCoreError) as exc:
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         for entry in listed:
             if wanted in (entry.version, entry.label):
                 return entry.version
@@ -319,7 +319,8 @@ class ForkJanitor:
     def fork(
         self, name: str, source: str, snapshot: str | None = None, *, owner: str | None = None
     ) -> str | None:
-        """Create ``name`` as a fork of ``source`` and check it really is one.
+        """Create ``name`` as a fork of ``source`` (the strategy's way) and check it really is
+        one.
 
         Returns the fork point: the version of ``source`` the fork was made at (for a fork of
         the current state, the snapshot Tigris took implicitly); None in copy mode.
@@ -328,59 +329,9 @@ class ForkJanitor:
         the run made it, for ``pytest-tigris sweep``: it is made from the run's snapshot
         ``pytest-tigris-<run>``, or else gets a snapshot of its own by that name.
         """
-        from botocore.exceptions import BotoCoreError, ClientError
-        from tigris_boto3_ext import create_fork
+        return self.strategy.make(self, name, source, snapshot, owner)
 
-        if self.copy_mode:
-            self._copy_fork(name, source)
-            return None
-        try:
-            with self._lock:
-                response = create_fork(self.admin, name, source, snapshot_version=snapshot)
-                self.created.add(name)
-        except ClientError as exc:
-            code = _code(exc)
-            if code in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
-                retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
-                found, point = self._fork_headers(name) if retried else (None, None)
-                if found == source:
-                    # botocore retried the CreateBucket and its first attempt went through
-                    # (a timeout, a lost answer): the fork is ours. A name taken before our
-                    # first attempt is never adopted: it may be a kept fork of an earlier run.
-                    self.created.add(name)
-                    return snapshot or point
-                raise ForkNameTakenError(
-                    f"bucket {name!r} already exists (bucket names are global)"
-                ) from None
-            if code in ("NoSuchBucket", "404"):
-                raise TigrisSeedError(
-                    f"cannot fork {source!r}: it does not exist at {self.endpoint_url}"
-                ) from None
-            if code == "NoSuchSnapshot":
-                raise TigrisSeedError(
-                    f"cannot fork {source!r} at snapshot {snapshot!r}: no such snapshot"
-                ) from None
-            known = describe_client_error(exc, self.endpoint_url)
-            if known is not None:
-                raise known from None
-            message = exc.response.get("Error", {}).get("Message", "")
-            raise TigrisForkError(
-                f"could not fork {source!r} into {name!r}: {code or 'error'}: {message}"
-            ) from None
-        except BotoCoreError as exc:
-            raise self._fail(exc) from None
-        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        # HeadBucket's fork-source snapshot is the documented fork point; the CreateBucket
-        # answer's version header is all the embedded emulator is asked for.
-        point = _version(headers.get("x-tigris-snapshot-version"))
-        if self.remote:
-            # The embedded emulator always forks; any other endpoint must prove it did.
-            point = self.verify(name, source) or point
-            if owner is not None:
-                self._mark(name, source, snapshot, owner)
-        return snapshot or point
-
-    def _mark(self, name: str, source: str, snapshot: str | None, owner: str) -> None:
+    def mark(self, name: str, source: str, snapshot: str | None, owner: str) -> None:
         parsed = parse_fork_name(name)
         if parsed is None or parsed.run_id != owner:
             return  # a hook-chosen name: the sweeper never considers it anyway
@@ -401,7 +352,9 @@ class ForkJanitor:
         """Make sure the fork ``name`` carries run ``owner``'s mark, so that it stays provably
         ours after the run's snapshot is gone (a kept fork). False when it could not."""
         parsed = parse_fork_name(name)
-        if not self.remote or self.copy_mode or parsed is None or parsed.run_id != owner:
+        if not self.remote or not self.strategy.pins_snapshots:
+            return False  # the embedded emulator's forks, and copies, carry no marks
+        if parsed is None or parsed.run_id != owner:
             return False
         mark = run_snapshot_name(owner)
         try:
@@ -418,7 +371,7 @@ class ForkJanitor:
         if rest.startswith("name="):
             return rest[len("name=") :]
         version = version.strip()
-        with self._lock:
+        with self.lock:
             known = self._labels.get(bucket, {})
             if version in known:
                 return known[version]
@@ -439,14 +392,14 @@ class ForkJanitor:
             return None
         mark = run_snapshot_name(parsed.run_id)
         try:
-            with self._lock:
+            with self.lock:
                 response = self.admin.head_bucket(Bucket=name)
         except ClientError as exc:
             if _status(exc) == 404 or _code(exc) in ("404", "NoSuchBucket"):
                 return None
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         except BotoCoreError as exc:
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         headers = response["ResponseMetadata"]["HTTPHeaders"]
         source = headers.get("x-tigris-fork-source-bucket")
         if not source:
@@ -461,18 +414,18 @@ class ForkJanitor:
             if any(entry.label == mark for entry in self.snapshots(name)):
                 return parsed.run_id
         except (ClientError, BotoCoreError) as exc:
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         return None
 
     def fork_source(self, name: str) -> str | None:
         """The bucket ``name`` was forked from, or None (not a fork, or gone)."""
-        return self._fork_headers(name)[0]
+        return self.fork_headers(name)[0]
 
-    def _fork_headers(self, name: str) -> tuple[str | None, str | None]:
+    def fork_headers(self, name: str) -> tuple[str | None, str | None]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            with self._lock:
+            with self.lock:
                 response = self.admin.head_bucket(Bucket=name)
         except (ClientError, BotoCoreError):
             return None, None
@@ -487,13 +440,13 @@ class ForkJanitor:
 
         Returns the fork point the server reports (None if it reports none).
         """
-        found, point = self._fork_headers(name)
+        found, point = self.fork_headers(name)
         if found == source:
             return point
         # We just created it, so it is ours to remove: it is an ordinary empty bucket.
         from contextlib import suppress
 
-        with suppress(Exception), self._lock:
+        with suppress(Exception), self.lock:
             self.admin.delete_bucket(Bucket=name)
         self.created.discard(name)
         raise TigrisForkError(
@@ -509,7 +462,7 @@ class ForkJanitor:
         names: list[str] = []
         token = None
         while True:
-            with self._lock:
+            with self.lock:
                 page = list_forks(self.admin, source, continuation_token=token)
             names += [entry["name"] for entry in page["buckets"]]
             token = page.get("continuation_token")
@@ -526,15 +479,42 @@ class ForkJanitor:
             )
 
     def delete(self, name: str) -> bool:
-        """Force-delete the fork ``name``; False if it was already gone. Safe to repeat."""
+        """Force-delete the fork ``name``; False if it was already gone. Safe to repeat.
+
+        The one way this project deletes a fork: a test's teardown, the end-of-run sweep and
+        ``pytest-tigris sweep`` all come here (the last two through :meth:`delete_all`).
+        """
         self.check_deletable(name)
-        if self.copy_mode and name not in self.created:
-            # A copy is a plain bucket: only one this process made is provably ours.
-            return False
-        if self.remote and name not in self.created and self.fork_source(name) is None:
-            # Gone already, or not a fork: either way not ours to delete.
+        if name not in self.created and not self.strategy.provably_ours(self, name):
             return False
         return self._force_delete(name)
+
+    def delete_all(
+        self, names: list[str], *, passes: int = 4, pause: float = 0.2
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Delete the forks ``names`` (in that order), retrying what was refused once the
+        others are gone: Tigris refuses to delete a bucket that still has forks, so a parent
+        listed before its child goes on a later pass.
+
+        Returns the names deleted and ``(name, error)`` of those still there after ``passes``.
+        """
+        deleted: list[str] = []
+        todo = list(names)
+        refused: list[tuple[str, str]] = []
+        for attempt in range(passes):
+            refused = []
+            for name in todo:
+                try:
+                    if self.delete(name):
+                        deleted.append(name)
+                except Exception as exc:  # report every failure, keep going
+                    refused.append((name, str(exc)))
+            if not refused:
+                break
+            todo = [name for name, _ in refused]
+            if attempt < passes - 1:
+                time.sleep(pause)
+        return deleted, refused
 
     def delete_env(self, name: str) -> bool:
         """Force-delete the named environment ``name``, which must be a fork (never a seed)."""
@@ -552,102 +532,37 @@ class ForkJanitor:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            with self._lock:
+            with self.lock:
                 self.admin.head_bucket(Bucket=name)
         except ClientError as exc:
             if _status(exc) == 404:
                 return False
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         except BotoCoreError as exc:
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         return True
-
-    # -- copy mode ------------------------------------------------------------------------
-    def _copy_fork(self, name: str, source: str) -> None:
-        """A plain bucket plus a parallel server-side copy of every object of ``source``."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            keys = self._seed_keys.get(source)
-            if keys is None:
-                # The seed is listed once per process: it does not change during a run.
-                keys = self._seed_keys[source] = _all_keys(self.admin, source)
-            with self._lock:
-                self.admin.create_bucket(Bucket=name)
-            self.created.add(name)
-            client = self.workers
-            with ThreadPoolExecutor(max_workers=16) as pool:
-                list(
-                    pool.map(
-                        lambda key: client.copy_object(
-                            Bucket=name, Key=key, CopySource={"Bucket": source, "Key": key}
-                        ),
-                        keys,
-                    )
-                )
-        except ClientError as exc:
-            if _code(exc) in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
-                raise ForkNameTakenError(
-                    f"bucket {name!r} already exists (bucket names are global)"
-                ) from None
-            raise self._fail(exc) from None
-        except BotoCoreError as exc:
-            raise self._fail(exc) from None
-
-    @property
-    def workers(self) -> Any:
-        """A second client for bulk copies and deletes (clients are thread-safe for plain
-        S3 calls; the admin client is kept for header-injecting ones)."""
-        with self._lock:
-            if getattr(self, "_workers", None) is None:
-                self._workers = self._client_factory()
-            return self._workers
-
-    def _empty_and_delete(self, name: str) -> None:
-        client = self.workers
-        while True:
-            # Always list from the start: a page marker pointing at a key deleted meanwhile
-            # ends some servers' listings early (moto's does).
-            page = client.list_object_versions(Bucket=name, MaxKeys=1000)
-            entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
-            if not entries:
-                break
-            objects = [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in entries]
-            client.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
-        client.delete_bucket(Bucket=name)
 
     def _force_delete(self, name: str) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
-        from tigris_boto3_ext import force_delete_bucket
 
         try:
-            if self.copy_mode:
-                self._empty_and_delete(name)
-                self.created.discard(name)
-                return True
-            with self._lock:
-                force_delete_bucket(self.admin, name)
+            self.strategy.remove(self, name)
         except ClientError as exc:
             if _code(exc) in ("NoSuchBucket", "404") or _status(exc) == 404:
                 self.created.discard(name)
                 return False
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         except BotoCoreError as exc:
-            raise self._fail(exc) from None
+            raise self.describe(exc) from None
         self.created.discard(name)
         return True
+
+    def new_client(self) -> Any:
+        """Another client like the admin one (for bulk work on other threads)."""
+        return self._client_factory()
 
 
 def _version(header: str | None) -> str | None:
     """A snapshot version from a header that may also carry its name (``<v>; name=<n>``)."""
     version = (header or "").partition(";")[0].strip()
     return version or None
-
-
-def _all_keys(client: Any, bucket: str) -> list[str]:
-    keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys += [entry["Key"] for entry in page.get("Contents", [])]
-    return keys

@@ -22,6 +22,8 @@ from .config import OPTIONS, TigrisConfig
 from .coordination import RunContext, pid_alive
 from .exceptions import TigrisConfigError, TigrisEmulatorError, TigrisError, TigrisSeedError
 from .fixtures import (
+    SUPPORT_KEY,
+    FixtureSupport,
     tigris_bucket,
     tigris_client,
     tigris_fork,
@@ -128,6 +130,13 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = tigris_config.run_id if tigris_config else random_run_id()
     run = RunContext.from_workerinput(workerinput, run_id)
     config.stash[RUN_KEY] = run
+    # What the fixtures need from here, so that they never import this module.
+    config.stash[SUPPORT_KEY] = FixtureSupport(
+        factory=lambda: factory_for(config),
+        usage_error=lambda message: report_usage_error(config, message),
+        marker_options=marker_options,
+        test_failed=test_failed,
+    )
     if run.is_controller:
         config.pluginmanager.register(ControllerPlugin(config, run), "tigris-controller")
 
@@ -617,18 +626,9 @@ class ControllerPlugin:
         if gone:
             self.lost = len(pending)
             return
-        for _ in range(3):
-            retry = []
-            for name in reversed(pending):
-                try:
-                    if factory.janitor.delete(name):
-                        self.swept.append(name)
-                except Exception:
-                    retry.append(name)
-            pending = list(reversed(retry))
-            if not pending:
-                break
-            time.sleep(0.2)
+        swept, refused = factory.janitor.delete_all(list(reversed(pending)), passes=3)
+        self.swept += swept
+        pending = list(reversed([name for name, _ in refused]))
         self.left = pending
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -692,10 +692,8 @@ class ControllerPlugin:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         factory = config.stash.get(FACTORY_KEY, None)
-        emulator = getattr(factory, "_emulator", None)
-        if emulator is not None:
-            emulator.stop()
-        elif self.run.shared_dir.is_dir():
+        stopped = factory is not None and factory.backend.stop_emulator()
+        if not stopped and self.run.shared_dir.is_dir():
             entry = self.run.read_registry().get("emulator")
             if entry:
                 _terminate(int(entry["pid"]))

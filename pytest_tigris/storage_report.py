@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .factory import Fork
+    from .fork import Fork
 
 __all__ = [
     "LISTED",

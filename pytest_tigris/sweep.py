@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime
 import re
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,22 +120,9 @@ def sweep(
 
 
 def _delete_forks(janitor: ForkJanitor, todo: list[str], result: SweepResult) -> None:
-    # A parent waits for its children: retry what was refused after the others are gone.
-    for attempt in range(_PASSES):
-        refused: list[tuple[str, str]] = []
-        for name in todo:
-            try:
-                if janitor.delete(name):
-                    result.deleted.append(name)
-            except Exception as exc:  # report every failure, keep going
-                refused.append((name, str(exc)))
-        if not refused:
-            return
-        todo = [name for name, _ in refused]
-        if attempt < _PASSES - 1:
-            time.sleep(0.2)
-        else:
-            result.failed += refused
+    deleted, failed = janitor.delete_all(todo, passes=_PASSES)
+    result.deleted += deleted
+    result.failed += failed
 
 
 def _sweep_snapshots(

@@ -9,6 +9,7 @@ import pytest
 
 from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.janitor import ForkJanitor, ForkNameTakenError
+from pytest_tigris.strategies import CopyForks
 from tests.helpers import SEED, force_delete, fork
 
 
@@ -76,10 +77,10 @@ def test_copy_mode_copies_and_deletes_more_than_a_page_of_objects(tmp_path: Any)
         (seed_dir / f"k{i:04d}").write_bytes(b"x")
     with EmulatorProcess(seed="copy-seed", seed_dir=seed_dir) as emulator:
         janitor = janitor_for(emulator)
-        janitor.copy_mode = True
+        janitor.strategy = CopyForks()
         name = "copy-seed-copytest1-m-0"
         janitor.fork(name, "copy-seed")
-        s3 = janitor.workers
+        s3 = janitor.new_client()
         assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 1000  # a full first page
         assert janitor.fork_source(name) is None  # a plain bucket, not a fork
         assert janitor.delete(name) is True  # empties all 1,203 objects, then deletes
