@@ -72,6 +72,17 @@ class TigrisBackend:
                 endpoint = self._start_emulator()
                 self.config = replace(self.config, endpoint_url=endpoint)
             self._clients = clients = ClientFactory(self.config, endpoint)
+            control = None
+            if self.config.is_emulator and endpoint is not None:
+                from .control import ControlClient
+
+                # The emulator we started: forks made and deleted without boto3's CPU cost.
+                control = ControlClient(
+                    endpoint,
+                    self.config.access_key_id or "",
+                    self.config.secret_access_key or "",
+                    self.config.region,
+                )
             self._janitor = ForkJanitor(
                 clients.client,
                 endpoint,
@@ -79,6 +90,7 @@ class TigrisBackend:
                 remote=not self.config.is_emulator,
                 strategy=self.strategy,
                 single_shot_factory=lambda: clients.client(max_attempts=0),  # sent once
+                control=control,
             )
             self._started = True
             if not self.config.is_emulator:

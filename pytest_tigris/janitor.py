@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import (
     TigrisEndpointError,
@@ -23,6 +23,9 @@ from .exceptions import (
 )
 from .naming import parse_fork_name, run_snapshot_name
 from .strategies import ForkStrategy, SnapshotForks
+
+if TYPE_CHECKING:
+    from .control import ControlClient
 
 __all__ = ["ForkJanitor", "ForkNameTakenError", "SnapshotEntry", "describe_client_error"]
 
@@ -119,6 +122,7 @@ class ForkJanitor:
         remote: bool = True,
         strategy: ForkStrategy | None = None,
         single_shot_factory: Callable[[], Any] | None = None,
+        control: ControlClient | None = None,
     ) -> None:
         self._client_factory = client_factory
         self._single_shot_factory = single_shot_factory
@@ -130,6 +134,8 @@ class ForkJanitor:
         self.remote = remote
         # How forks are made: Tigris forks, or copies (plain S3: --tigris-fork-mode=copy).
         self.strategy: ForkStrategy = strategy or SnapshotForks()
+        # Forks made and deleted without boto3 (the embedded emulator: see control.py).
+        self.control = control
         self.created: set[str] = set()
         self.lock = threading.RLock()
 

@@ -42,7 +42,8 @@ def strategy_for(fork_mode: str) -> ForkStrategy:
 
 
 class SnapshotForks:
-    """Tigris forks: one CreateBucket with ``X-Tigris-Fork-Source-Bucket``, one force delete."""
+    """Tigris forks: one CreateBucket with ``X-Tigris-Fork-Source-Bucket``, one force delete
+    (through the janitor's :class:`~pytest_tigris.control.ControlClient` when it has one)."""
 
     pins_snapshots = True
 
@@ -56,9 +57,13 @@ class SnapshotForks:
         from .janitor import ForkNameTakenError, _code, _version, describe_client_error
 
         try:
-            with janitor.lock:
-                response = create_fork(janitor.admin, name, source, snapshot_version=snapshot)
+            if janitor.control is not None:
+                response = janitor.control.create_fork(name, source, snapshot)
                 janitor.created.add(name)
+            else:
+                with janitor.lock:
+                    response = create_fork(janitor.admin, name, source, snapshot_version=snapshot)
+                    janitor.created.add(name)
         except ClientError as exc:
             code = _code(exc)
             if code in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
@@ -104,6 +109,9 @@ class SnapshotForks:
     def remove(self, janitor: ForkJanitor, name: str) -> None:
         from tigris_boto3_ext import force_delete_bucket
 
+        if janitor.control is not None:
+            janitor.control.force_delete(name)
+            return
         with janitor.lock:
             force_delete_bucket(janitor.admin, name)
 

@@ -35,6 +35,18 @@ def test_a_client_of_its_own_can_be_changed_safely(tigris_fork, tigris_fork_fact
     other = tigris_fork_factory.fork()
     assert tigris_fork.client.get_object(Bucket=other.name, Key="a.txt")["Body"].read() == b"a"
     assert calls == []
+
+
+def test_the_embedded_emulators_forks_are_made_without_boto3(tigris_fork_factory):
+    janitor = tigris_fork_factory.janitor
+    assert janitor.control is not None
+    sent = []
+    janitor.admin.meta.events.register("before-send.s3", lambda **kw: sent.append(kw))
+    fork = tigris_fork_factory.fork()
+    assert fork.client.get_object(Bucket=fork.name, Key="a.txt")["Body"].read() == b"a"
+    assert tigris_fork_factory.delete(fork) is True
+    assert fork.name not in {b["Name"] for b in fork.client.list_buckets()["Buckets"]}
+    assert sent == []
 """
 
 
@@ -50,4 +62,4 @@ def test_fork_clients(
     if workers:
         args += ["-n", str(workers)]
     result = pytester.runpytest_subprocess(*args, timeout=300)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
