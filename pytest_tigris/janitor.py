@@ -128,6 +128,7 @@ class ForkJanitor:
         self._single_shot_factory = single_shot_factory
         self._client: Any = None
         self._single_shot: Any = None
+        self._workers: Any = None
         self._labels: dict[str, dict[str, str | None]] = {}
         self.endpoint_url = endpoint_url
         self.protected = set(protected)
@@ -564,8 +565,17 @@ class ForkJanitor:
         return True
 
     def new_client(self) -> Any:
-        """Another client like the admin one (for bulk work on other threads)."""
+        """Another client like the admin one."""
         return self._client_factory()
+
+    @property
+    def workers(self) -> Any:
+        """A second client for bulk copies, uploads and deletes (clients are thread-safe for
+        plain S3 calls; the admin client is kept for header-injecting ones)."""
+        with self.lock:
+            if self._workers is None:
+                self._workers = self._client_factory()
+            return self._workers
 
 
 def _version(header: str | None) -> str | None:

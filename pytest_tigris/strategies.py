@@ -6,7 +6,6 @@ else the same way for both: names, the safety checks before a delete, retries, e
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -129,16 +128,6 @@ class CopyForks:
     def __init__(self) -> None:
         # The seed is listed once per process: it does not change during a run.
         self._keys: dict[str, list[str]] = {}
-        self._workers: Any = None
-        self._lock = threading.Lock()
-
-    def _client(self, janitor: ForkJanitor) -> Any:
-        """A second client for bulk copies and deletes (clients are thread-safe for plain S3
-        calls; the admin client is kept for header-injecting ones)."""
-        with self._lock:
-            if self._workers is None:
-                self._workers = janitor.new_client()
-            return self._workers
 
     def make(
         self, janitor: ForkJanitor, name: str, source: str, snapshot: str | None, owner: str | None
@@ -156,7 +145,7 @@ class CopyForks:
             with janitor.lock:
                 janitor.admin.create_bucket(Bucket=name)
             janitor.created.add(name)
-            client = self._client(janitor)
+            client = janitor.workers
             with ThreadPoolExecutor(max_workers=16) as pool:
                 list(
                     pool.map(
@@ -177,7 +166,7 @@ class CopyForks:
         return None
 
     def remove(self, janitor: ForkJanitor, name: str) -> None:
-        client = self._client(janitor)
+        client = janitor.workers
         while True:
             # Always list from the start: a page marker pointing at a key deleted meanwhile
             # ends some servers' listings early (moto's does).

@@ -80,7 +80,7 @@ def test_copy_mode_copies_and_deletes_more_than_a_page_of_objects(tmp_path: Any)
         janitor.strategy = CopyForks()
         name = "copy-seed-copytest1-m-0"
         janitor.fork(name, "copy-seed")
-        s3 = janitor.new_client()
+        s3 = janitor.workers
         assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 1000  # a full first page
         assert janitor.fork_source(name) is None  # a plain bucket, not a fork
         assert janitor.delete(name) is True  # empties all 1,203 objects, then deletes
