@@ -6,7 +6,8 @@ import ipaddress
 import logging
 import re
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .config import TigrisConfig
@@ -16,6 +17,9 @@ __all__ = ["ClientFactory", "check_reachable", "is_loopback", "redact", "redact_
 _RETRIES = {"mode": "standard", "max_attempts": 6}
 # Seconds the start-up probe waits for an answer (data calls wait a minute).
 PROBE_TIMEOUT = 5.0
+# Reads of buckets at snapshot versions kept by ClientFactory.at_snapshot.
+_SNAPSHOT_READS = 8
+T = TypeVar("T")
 
 
 def is_loopback(endpoint_url: str | None) -> bool:
@@ -127,6 +131,8 @@ class ClientFactory:
         self._session: Any = None
         self._shared: Any = None
         self._lock = threading.Lock()
+        # What was read of buckets at snapshot versions (which never change), newest last.
+        self._at_snapshot: dict[tuple[str, ...], Any] = {}
 
     def shared(self) -> Any:
         """The one client this process's fork handles share (built on first use).
@@ -141,6 +147,21 @@ class ClientFactory:
                 if self._shared is None:
                     self._shared = built
         return self._shared
+
+    def at_snapshot(self, key: tuple[str, ...], read: Callable[[], T]) -> T:
+        """``read()``, remembered under ``key``, which must name a snapshot version: what a
+        snapshot holds never changes. The last :data:`_SNAPSHOT_READS` reads are kept."""
+        with self._lock:
+            if key in self._at_snapshot:
+                value: T = self._at_snapshot.pop(key)
+                self._at_snapshot[key] = value  # most recently used goes last
+                return value
+        value = read()
+        with self._lock:
+            self._at_snapshot[key] = value
+            while len(self._at_snapshot) > _SNAPSHOT_READS:
+                del self._at_snapshot[next(iter(self._at_snapshot))]
+        return value
 
     def _boto_session(self) -> Any:
         with self._lock:

@@ -119,7 +119,7 @@ class Fork:
         by default.
         """
         now = _listing(self.client, self.name)
-        before = _listing(self._source_reader, self.source)
+        before = self._listing_at_fork_point()
         common = set(now) & set(before)
         modified = {k for k in common if now[k] != before[k]}
         if metadata:
@@ -131,6 +131,17 @@ class Fork:
             added=sorted(set(now) - set(before)),
             modified=sorted(modified),
             deleted=sorted(set(before) - set(now)),
+        )
+
+    def _listing_at_fork_point(self) -> dict[str, tuple[str, int]]:
+        """``source``'s keys at ``snapshot``: a snapshot never changes, so every fork of the
+        same snapshot in this process shares one listing (a failed test's storage report
+        would otherwise list the seed again for each)."""
+        if not self.snapshot:
+            return _listing(self._source_reader, self.source)  # copy mode: no fork point
+        return self._clients.at_snapshot(
+            ("listing", self.source, self.snapshot),
+            lambda: _listing(self._source_reader, self.source),
         )
 
     @cached_property
