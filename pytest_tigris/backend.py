@@ -302,14 +302,22 @@ def _is_slowdown(exc: BaseException) -> bool:
 
 def _check_readable(folder: Path) -> None:
     """Fail with the file's name before the emulator starts (it would only say that it did
-    not start)."""
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    not start): the folder is walked as the emulator will walk it (symbolic links followed,
+    ``.git`` and other clutter skipped), and every file it would load is opened."""
+    from .emulator.errors import InvalidSeedFolder
+    from .emulator.seedfolder import read_seed_folder
+
+    try:
+        objects = read_seed_folder(folder)
+    except InvalidSeedFolder as exc:
+        raise TigrisConfigError(f"--tigris-seed-dir: {exc.message}") from None
+    for item in objects:
         try:
-            with open(path, "rb"):
+            with open(item.path, "rb"):
                 pass
         except OSError as exc:
             raise TigrisConfigError(
-                f"--tigris-seed-dir {folder}: cannot read {path.relative_to(folder)} "
+                f"--tigris-seed-dir {folder}: cannot read {item.key} "
                 f"({exc.strerror or exc}): fix its permissions or move it out of the folder"
             ) from None
 
