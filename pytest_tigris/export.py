@@ -123,12 +123,12 @@ def saved_line(saved: dict[str, Any]) -> str:
 
 def export_bucket(client: Any, bucket: str, folder: Path) -> Exported:
     """Write every object of ``bucket`` into ``folder`` (new or empty) as a seed folder."""
-    from .seeds import _classify, _Folder, _list, _sidecar_entry
+    from .seeds import SafeFolder, classify_key, list_keys, sidecar_entry
 
     wanted: list[str] = []
     skipped: dict[str, str] = {}
-    for key, _ in _list(client, bucket):
-        verdict = _classify(key)
+    for key, _ in list_keys(client, bucket):
+        verdict = classify_key(key)
         if verdict is None:
             wanted.append(key)
         else:
@@ -143,7 +143,7 @@ def export_bucket(client: Any, bucket: str, folder: Path) -> Exported:
                 skipped[key] = f"{above!r} is a file, so it cannot also be a folder"
                 break
     wanted = [key for key in wanted if key not in skipped]
-    target = _Folder(folder)
+    target = SafeFolder(folder)
 
     def download(key: str) -> tuple[str, dict[str, Any] | str]:
         answer = client.get_object(Bucket=bucket, Key=key)
@@ -159,7 +159,7 @@ def export_bucket(client: Any, bucket: str, folder: Path) -> Exported:
         if int(answer.get("TagCount") or 0):
             tag_set = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
             tags = {str(t["Key"]): str(t["Value"]) for t in tag_set}
-        return key, _sidecar_entry(key, str(answer.get("ContentType") or ""), answer, tags)
+        return key, sidecar_entry(key, str(answer.get("ContentType") or ""), answer, tags)
 
     described: dict[str, dict[str, Any]] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(_WORKERS, len(wanted)))) as pool:

@@ -41,12 +41,16 @@ from .exceptions import TigrisError
 __all__ = [
     "PullResult",
     "PushResult",
+    "SafeFolder",
     "SeedToolError",
+    "classify_key",
     "human_size",
+    "list_keys",
     "pull",
     "pull_target_problem",
     "push",
     "push_snapshot_name",
+    "sidecar_entry",
 ]
 
 WORKERS = 16
@@ -361,7 +365,7 @@ def pull_target_problem(folder: Path, force: bool) -> str | None:
     return None
 
 
-def _classify(key: str) -> tuple[str, str] | None:
+def classify_key(key: str) -> tuple[str, str] | None:
     """(``"skip"``/``"unsafe"``, why) when ``key`` cannot become a file of a seed folder."""
     if key.endswith("/"):
         return "skip", "a folder marker (folders come from the files in them)"
@@ -388,7 +392,7 @@ def _plan(
     wanted: list[tuple[str, int]] = []
     skipped: list[tuple[str, str]] = []
     for key, size in listing:
-        verdict = _classify(key)
+        verdict = classify_key(key)
         if verdict is None:
             wanted.append((key, size))
         elif verdict[0] == "skip":
@@ -411,7 +415,7 @@ def _plan(
     return wanted, skipped
 
 
-def _list(client: Any, bucket: str) -> list[tuple[str, int]]:
+def list_keys(client: Any, bucket: str) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         out += [
@@ -441,7 +445,7 @@ def _pin_reads(client: Any, version: str) -> Callable[[], None]:
     return undo
 
 
-class _Folder:
+class SafeFolder:
     """Writes files under ``root`` and nowhere else: no symbolic link inside it is followed."""
 
     def __init__(self, root: Path) -> None:
@@ -518,7 +522,7 @@ def pull(
     undo = _pin_reads(client, version) if version else None
     try:
         try:
-            listing = _list(client, bucket)
+            listing = list_keys(client, bucket)
         except Exception as exc:
             raise _transfer_error(janitor, f"could not list {bucket!r}", exc) from None
         wanted, skipped = _plan(listing)
@@ -526,7 +530,7 @@ def pull(
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SeedToolError(f"cannot create {folder}: {exc.strerror or exc}") from None
-        target = _Folder(folder)
+        target = SafeFolder(folder)
         described: dict[str, dict[str, Any]] = {}
         described_lock = threading.Lock()
 
@@ -547,7 +551,7 @@ def pull(
                 raise SeedToolError(f"cannot write {key!r}: {exc.strerror or exc}") from None
             except Exception as exc:
                 raise _transfer_error(janitor, f"could not download {key!r}", exc) from None
-            entry = _sidecar_entry(key, str(answer.get("ContentType") or ""), answer, tags)
+            entry = sidecar_entry(key, str(answer.get("ContentType") or ""), answer, tags)
             if entry:
                 with described_lock:
                     described[key] = entry
@@ -562,7 +566,7 @@ def pull(
     return PullResult(bucket, version, len(wanted), bar.done_size, skipped)
 
 
-def _sidecar_entry(
+def sidecar_entry(
     key: str, content_type: str, answer: dict[str, Any], tags: dict[str, str]
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {}
@@ -596,4 +600,4 @@ def _write_sidecar(folder: Path, described: dict[str, dict[str, Any]], pulled: s
     if not objects and not path.is_file():
         return
     text = json.dumps({"objects": dict(sorted(objects.items()))}, indent=2, ensure_ascii=False)
-    _Folder(folder).write(SIDECAR, [(text + "\n").encode("utf-8")])
+    SafeFolder(folder).write(SIDECAR, [(text + "\n").encode("utf-8")])
