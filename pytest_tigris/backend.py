@@ -10,11 +10,13 @@ fork's life on top of it.
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .background import BackgroundDeleter, ReadyPool
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from .emulator import EmulatorProcess
     from .fork import Fork
 
-__all__ = ["TigrisBackend", "hook_failure"]
+__all__ = ["TigrisBackend", "await_all", "hook_failure"]
 
 
 class TigrisBackend:
@@ -352,3 +354,55 @@ def hook_failure(hook: str, exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     message = f": {text[0][:200]}" if text else ""
     return f"{hook} raised {type(exc).__name__}{message}{where}: fix the hook"
+
+
+def await_all(results: list[Any]) -> None:
+    """Run the coroutines ``async def`` hook implementations returned (pluggy only calls them)."""
+    for result in results:
+        if inspect.iscoroutine(result):
+            _run_coroutine(result)
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coroutine`` to the end: here, or in a thread of its own when this thread already
+    runs an event loop (which cannot be re-entered). Its exception is raised here, with the
+    traceback starting at the coroutine, so errors point at the hook's own line."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    if running:
+        import threading
+
+        thread = threading.Thread(target=run, name="pytest-tigris-populate-seed")
+        thread.start()
+        thread.join()
+    else:
+        run()
+    if errors:
+        error = errors[0]
+        raise error.with_traceback(_from_coroutine(error.__traceback__, coroutine)) from None
+
+
+def _from_coroutine(tb: TracebackType | None, coroutine: Any) -> TracebackType | None:
+    """``tb`` from the coroutine's own frame on, without asyncio's frames (all of it when the
+    coroutine's frame is not in it)."""
+    code = getattr(coroutine, "cr_code", None)
+    entry = tb
+    while entry is not None:
+        if entry.tb_frame.f_code is code:
+            return entry
+        entry = entry.tb_next
+    return tb

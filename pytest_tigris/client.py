@@ -12,7 +12,14 @@ from urllib.parse import urlsplit
 
 from .config import TigrisConfig
 
-__all__ = ["ClientFactory", "check_reachable", "is_loopback", "redact", "redact_secrets"]
+__all__ = [
+    "ClientFactory",
+    "check_reachable",
+    "is_loopback",
+    "redact",
+    "redact_secrets",
+    "redact_value",
+]
 
 _RETRIES = {"mode": "standard", "max_attempts": 6}
 # Seconds the start-up probe waits for an answer (data calls wait a minute).
@@ -245,3 +252,26 @@ def _tls_reason(exc: Exception) -> str:
         return f"certificate verify failed: {match.group(1).strip()}"
     match = re.search(r"\[SSL[^\]]*\] ([^(]+)", text)
     return match.group(1).strip() if match else "TLS handshake failed"
+
+
+def redact_value(value: Any, seen: set[int]) -> Any:
+    """``value`` with secrets masked in every string inside it; containers and pytest's
+    representation objects are changed in place, so nothing changes type."""
+    if isinstance(value, str):
+        return redact(value)
+    if id(value) in seen:
+        return value
+    seen.add(id(value))
+    if isinstance(value, list):
+        value[:] = [redact_value(v, seen) for v in value]
+    elif isinstance(value, tuple) and type(value) is tuple:
+        return tuple(redact_value(v, seen) for v in value)
+    elif isinstance(value, dict):
+        for key in list(value):
+            value[key] = redact_value(value[key], seen)
+    elif type(value).__module__.startswith("_pytest.") and hasattr(value, "__dict__"):
+        # pytest's representations (tracebacks, locals, crash lines, collection errors):
+        # plain attributes, some on frozen dataclasses.
+        for name, current in list(vars(value).items()):
+            object.__setattr__(value, name, redact_value(current, seen))
+    return value

@@ -9,12 +9,15 @@ file there, so the controller can delete whatever a crashed worker left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ __all__ = [
     "remove_dead_run_dirs",
     "run_leases",
     "shared_dir_for",
+    "terminate",
 ]
 
 
@@ -325,3 +329,18 @@ class RunContext:
         if not self.shared_dir.is_dir():
             return []
         return [json.loads(p.read_text()) for p in sorted(self.shared_dir.glob("stats-*.json"))]
+
+
+def terminate(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM ``pid``, then SIGKILL it if it has not exited after ``timeout`` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)

@@ -22,7 +22,7 @@ from .backend import TigrisBackend
 from .client import ClientFactory
 from .config import TigrisConfig
 from .coordination import RunContext
-from .exceptions import TigrisConfigError, TigrisForkError
+from .exceptions import TigrisConfigError, TigrisError, TigrisForkError, TigrisSeedError
 from .fork import Changes, EnvSetter, Fork
 from .janitor import ForkJanitor, ForkNameTakenError
 from .ledger import ForkLedger
@@ -100,6 +100,31 @@ class TigrisForkFactory:
 
     def pinned_snapshot(self, seed: str) -> str | None:
         return self.backend.pinned_snapshot(seed)
+
+    def check_marker(
+        self, seed: str | None, snapshot: str | None
+    ) -> tuple[str | None, str | None] | None:
+        """For ``@pytest.mark.tigris(seed=..., snapshot=...)``: ``(snapshot version, None)``
+        when the seed and snapshot exist, ``(None, problem)`` when they do not, None when the
+        backend could not tell (the fixture then reports the backend's error)."""
+        source = seed or self.config.seed
+        try:
+            self.start()
+            if seed is not None and snapshot is None:
+                return self.pinned_snapshot(seed), None
+            if seed is not None:
+                self.janitor.check_seed(seed)
+            assert snapshot is not None
+            what = "--tigris-seed-snapshot"
+            try:
+                return self.janitor.resolve_snapshot(source, snapshot, what=what), None
+            except TigrisSeedError as exc:
+                # The janitor's message starts with the setting and value; the marker shows them.
+                return None, str(exc).removeprefix(f"{what} {snapshot!r}: ")
+        except TigrisSeedError as exc:
+            return None, str(exc).replace("fix --tigris-seed", "fix the marker")
+        except TigrisError:
+            return None
 
     # -- birth ----------------------------------------------------------------------------
     def fork(self, source: str | None = None, *, snapshot: str | None = None) -> Fork:

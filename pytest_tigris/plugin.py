@@ -7,20 +7,16 @@ nothing heavy: boto3, botocore and moto load only when a tigris fixture is first
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import shutil
 import signal
-import time
-from collections.abc import Coroutine
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from .config import OPTIONS, TigrisConfig
-from .coordination import RunContext, pid_alive
-from .exceptions import TigrisConfigError, TigrisEmulatorError, TigrisError, TigrisSeedError
+from .coordination import RunContext, terminate
+from .exceptions import TigrisConfigError, TigrisEmulatorError, TigrisError
 from .fixtures import (
     SUPPORT_KEY,
     FixtureSupport,
@@ -184,6 +180,7 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
         if CONFIG_KEY not in config.stash:
             message = config.stash.get(CONFIG_ERROR_KEY, "pytest-tigris: not configured")
             raise TigrisConfigError(message.removeprefix("pytest-tigris: "))
+        from .backend import await_all
         from .factory import FactoryHooks, TigrisForkFactory
 
         hook = config.hook
@@ -191,7 +188,7 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
             fork_name=lambda kind, worker: hook.pytest_tigris_fork_name(
                 config=config, kind=kind, worker=worker
             ),
-            populate_seed=lambda client, bucket: _await_all(
+            populate_seed=lambda client, bucket: await_all(
                 hook.pytest_tigris_populate_seed(client=client, bucket=bucket)
             ),
             fork_created=lambda fork: hook.pytest_tigris_fork_created(fork=fork),
@@ -208,58 +205,6 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
             with run.registry() as registry:
                 registry["in_use"] = True
     return factory
-
-
-def _await_all(results: list[Any]) -> None:
-    """Run the coroutines ``async def`` hook implementations returned (pluggy only calls them)."""
-    for result in results:
-        if inspect.iscoroutine(result):
-            _run_coroutine(result)
-
-
-def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> None:
-    """Run ``coroutine`` to the end: here, or in a thread of its own when this thread already
-    runs an event loop (which cannot be re-entered). Its exception is raised here, with the
-    traceback starting at the coroutine, so errors point at the hook's own line."""
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        running = False
-    else:
-        running = True
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as exc:
-            errors.append(exc)
-
-    if running:
-        import threading
-
-        thread = threading.Thread(target=run, name="pytest-tigris-populate-seed")
-        thread.start()
-        thread.join()
-    else:
-        run()
-    if errors:
-        error = errors[0]
-        raise error.with_traceback(_from_coroutine(error.__traceback__, coroutine)) from None
-
-
-def _from_coroutine(tb: TracebackType | None, coroutine: Any) -> TracebackType | None:
-    """``tb`` from the coroutine's own frame on, without asyncio's frames (all of it when the
-    coroutine's frame is not in it)."""
-    code = getattr(coroutine, "cr_code", None)
-    entry = tb
-    while entry is not None:
-        if entry.tb_frame.f_code is code:
-            return entry
-        entry = entry.tb_next
-    return tb
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -298,7 +243,7 @@ def marker_options(node: pytest.Item) -> tuple[str | None, str | None]:
         )
     checked = node.config.stash.setdefault(MARKERS_KEY, {})
     if (seed, snapshot) not in checked:
-        outcome = _check_marker(factory_for(node.config), seed, snapshot)
+        outcome = factory_for(node.config).check_marker(seed, snapshot)
         if outcome is None:
             # Not the marker's fault (the endpoint, the emulator): the fixture reports it.
             return seed, snapshot
@@ -307,31 +252,6 @@ def marker_options(node: pytest.Item) -> tuple[str | None, str | None]:
     if problem is not None:
         _marker_failed(where, problem)
     return seed, version
-
-
-def _check_marker(
-    factory: TigrisForkFactory, seed: str | None, snapshot: str | None
-) -> tuple[str | None, str | None] | None:
-    """``(snapshot version, None)`` when the marker's seed and snapshot exist, ``(None,
-    problem)`` when they do not, None when the backend could not tell."""
-    source = seed or factory.config.seed
-    try:
-        factory.start()
-        if seed is not None and snapshot is None:
-            return factory.pinned_snapshot(seed), None
-        if seed is not None:
-            factory.janitor.check_seed(seed)
-        assert snapshot is not None
-        what = "--tigris-seed-snapshot"
-        try:
-            return factory.janitor.resolve_snapshot(source, snapshot, what=what), None
-        except TigrisSeedError as exc:
-            # The janitor's message starts with the setting and value, which the marker shows.
-            return None, str(exc).removeprefix(f"{what} {snapshot!r}: ")
-    except TigrisSeedError as exc:
-        return None, str(exc).replace("fix --tigris-seed", "fix the marker")
-    except TigrisError:
-        return None
 
 
 def _marker_failed(where: str, problem: str) -> NoReturn:
@@ -440,36 +360,13 @@ def _redact_report(report: pytest.TestReport | pytest.CollectReport) -> None:
     """Mask credentials a test's traceback, locals, skip reason or captured output would show
     (a presigned URL in a local variable, a client's repr...), keeping each part's type:
     reporters, junitxml and xdist's serialisation tell a skip by its tuple."""
-    report.longrepr = _redacted(report.longrepr, set())
-    report.sections = [(title, _redacted(content, set())) for title, content in report.sections]
+    from .client import redact_value
+
+    report.longrepr = redact_value(report.longrepr, set())
+    report.sections = [(title, redact_value(content, set())) for title, content in report.sections]
     wasxfail = getattr(report, "wasxfail", None)
     if isinstance(wasxfail, str):
-        report.wasxfail = _redacted(wasxfail, set())  # type: ignore[union-attr]
-
-
-def _redacted(value: Any, seen: set[int]) -> Any:
-    """``value`` with secrets masked in every string inside it; containers and pytest's
-    representation objects are changed in place, so nothing changes type."""
-    from .client import redact
-
-    if isinstance(value, str):
-        return redact(value)
-    if id(value) in seen:
-        return value
-    seen.add(id(value))
-    if isinstance(value, list):
-        value[:] = [_redacted(v, seen) for v in value]
-    elif isinstance(value, tuple) and type(value) is tuple:
-        return tuple(_redacted(v, seen) for v in value)
-    elif isinstance(value, dict):
-        for key in list(value):
-            value[key] = _redacted(value[key], seen)
-    elif type(value).__module__.startswith("_pytest.") and hasattr(value, "__dict__"):
-        # pytest's representations (tracebacks, locals, crash lines, collection errors):
-        # plain attributes, some on frozen dataclasses.
-        for name, current in list(vars(value).items()):
-            object.__setattr__(value, name, _redacted(current, seen))
-    return value
+        report.wasxfail = redact_value(wasxfail, set())  # type: ignore[union-attr]
 
 
 def test_failed(node: pytest.Item) -> bool:
@@ -696,19 +593,5 @@ class ControllerPlugin:
         if not stopped and self.run.shared_dir.is_dir():
             entry = self.run.read_registry().get("emulator")
             if entry:
-                _terminate(int(entry["pid"]))
+                terminate(int(entry["pid"]))
         shutil.rmtree(self.run.shared_dir, ignore_errors=True)
-
-
-def _terminate(pid: int, timeout: float = 5.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
