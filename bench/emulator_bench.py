@@ -1,6 +1,6 @@
 """Emulator benchmarks, measured side by side in one run, printed as a markdown table.
 
-    python bench/emulator_bench.py [--tiny]
+    python bench/emulator_bench.py [--tiny] [--json PATH]
 
 a) fork + force-delete of a big seed vs of a 10-object seed, same emulator (target ≤ 1.5x):
    forks fall through to their parent, so their cost must not grow with the seed.
@@ -12,13 +12,16 @@ d) a 1 GiB object uploaded and read back over HTTP in 1 MiB chunks: the emulator
 
 The compared variants of a) and b) run in one loop, their order rotated every repetition, so
 machine noise hits all of them; values are medians. ``--tiny`` uses small sizes and few
-repetitions so a test can run it in seconds: its numbers are not the real targets. The full run
+repetitions so a test can run it in seconds: its numbers are not the real targets. ``--json PATH``
+also writes every row (its text, the number it shows, target and outcome) as JSON. The full run
 exits 1 when a target is missed. RSS is read from ``/proc`` (Linux only).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import operator
 import os
 import platform
 import shlex
@@ -80,16 +83,42 @@ TINY = Sizes(
 )
 
 
+LIMITS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, "<": operator.lt}
+
+
 @dataclass(frozen=True)
 class Row:
+    """One line of the table: ``value`` shows ``number`` (seconds, MB or a ratio); a row with a
+    target holds when ``number`` ``op`` ``limit``."""
+
     measurement: str
     value: str
+    number: float | None = None
     target: str = ""
-    met: bool | None = None
+    op: str | None = None
+    limit: float | None = None
+
+    @property
+    def met(self) -> bool | None:
+        if self.op is None or self.limit is None or self.number is None:
+            return None
+        return LIMITS[self.op](self.number, self.limit)
 
     def render(self) -> str:
         met = "" if self.met is None else ("yes" if self.met else "**no**")
         return f"| {self.measurement} | {self.value} | {self.target} | {met} |"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "measurement": self.measurement,
+            "value": self.value,
+            "number": self.number,
+            "target": self.target,
+            "op": self.op,
+            "limit": self.limit,
+            "met": self.met,
+            "line": self.render(),
+        }
 
 
 def make_client(endpoint_url: str) -> Any:
@@ -227,17 +256,19 @@ def bench_fork_cost(sizes: Sizes, workdir: Path) -> list[Row]:
     seed_ratio = big / small
     fork_ratio = big / plain
     return [
-        Row(f"a) fork + force-delete, {sizes.big_seed:,}-object seed", ms(big)),
-        Row(f"a) fork + force-delete, {sizes.small_seed:,}-object seed", ms(small)),
+        Row(f"a) fork + force-delete, {sizes.big_seed:,}-object seed", ms(big), big),
+        Row(f"a) fork + force-delete, {sizes.small_seed:,}-object seed", ms(small), small),
         Row(
             f"a) ratio {sizes.big_seed:,}-object / {sizes.small_seed:,}-object seed",
             f"{seed_ratio:.2f}x",
+            seed_ratio,
             "≤ 1.5x",
-            seed_ratio <= 1.5,
+            "<=",
+            1.5,
         ),
-        Row(f"b) fork ({sizes.big_seed:,}-object seed) + force-delete", ms(big)),
-        Row("b) plain CreateBucket + DeleteBucket", ms(plain)),
-        Row("b) ratio fork / plain bucket", f"{fork_ratio:.2f}x", "≤ 2x", fork_ratio <= 2.0),
+        Row(f"b) fork ({sizes.big_seed:,}-object seed) + force-delete", ms(big), big),
+        Row("b) plain CreateBucket + DeleteBucket", ms(plain), plain),
+        Row("b) ratio fork / plain bucket", f"{fork_ratio:.2f}x", fork_ratio, "≤ 2x", "<=", 2.0),
     ]
 
 
@@ -318,17 +349,25 @@ def bench_fork_memory(sizes: Sizes, workdir: Path) -> list[Row]:
             f"c) emulator RSS, {sizes.mem_seed:,} x {sizes.mem_object_bytes // 1024} KB seed "
             f"({seed_mb:.1f} MB) loaded + warm-up fork",
             f"{before:.1f} MB",
+            before,
         ),
-        Row(f"c) emulator RSS with {sizes.forks} live forks, each read once", f"{live:.1f} MB"),
+        Row(
+            f"c) emulator RSS with {sizes.forks} live forks, each read once",
+            f"{live:.1f} MB",
+            live,
+        ),
         Row(
             f"c) RSS growth for {sizes.forks} live forks",
             f"{growth:.2f} MB",
+            growth,
             "< 5 MB",
-            growth < 5.0,
+            "<",
+            5.0,
         ),
         Row(
             f"c) emulator RSS after force-deleting the {sizes.forks} forks",
             f"{after_delete:.1f} MB",
+            after_delete,
         ),
     ]
 
@@ -410,14 +449,18 @@ def bench_streaming(sizes: Sizes) -> list[Row]:
         Row(
             f"d) {size_mb:,.0f} MB upload: emulator peak RSS growth",
             f"{result.upload_peak:,.0f} MB in {result.upload_seconds:.1f} s",
+            result.upload_peak,
             f"≤ {limit:,.0f} MB",
-            result.upload_peak <= limit,
+            "<=",
+            limit,
         ),
         Row(
             "d) RSS kept once the upload is stored",
             f"{result.kept:,.1f} MB",
+            result.kept,
             "< 64 MB",
-            result.kept < 64,
+            "<",
+            64.0,
         ),
         Row(
             f"d) {size_mb:,.0f} MB download: first MB / whole body",
@@ -426,8 +469,10 @@ def bench_streaming(sizes: Sizes) -> list[Row]:
         Row(
             "d) RSS growth when the first MB arrived",
             f"{result.at_first_byte:,.1f} MB",
+            result.at_first_byte,
             "< 64 MB",
-            result.at_first_byte < 64,
+            "<",
+            64.0,
         ),
     ]
 
@@ -446,10 +491,14 @@ def command_line(arguments: Sequence[str], script: Path | None = None) -> str:
 def parse_arguments(
     argv: Sequence[str] | None, doc: str | None
 ) -> tuple[argparse.Namespace, list[str]]:
-    """The benches' shared command line (``--tiny``): parsed options and the raw arguments."""
+    """The benches' shared command line (``--tiny``, ``--json PATH``): parsed options and the
+    raw arguments."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument(
         "--tiny", action="store_true", help="Small sizes and few repetitions (for the test suite)"
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", help="Also write every row of the table to PATH as JSON"
     )
     arguments = list(sys.argv[1:] if argv is None else argv)
     return parser.parse_args(arguments), arguments
@@ -482,11 +531,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for row in rows:
         print(row.render())
     print()
-    print(f"command: {command_line(arguments)}")
+    command = command_line(arguments)
+    print(f"command: {command}")
     print(
         f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.system()}; "
         f"took {elapsed:.1f} s"
     )
+    if args.json is not None:
+        report = {"tiny": args.tiny, "command": command, "rows": [r.as_json() for r in rows]}
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     missed = [row.measurement for row in rows if row.met is False]
     if missed and not args.tiny:
         print(f"targets missed: {'; '.join(missed)}")
