@@ -123,6 +123,8 @@ def test_issue_12_targets_and_before_figures(bench: tuple[list[str], dict[str, A
         ), key
         assert row["before"] == before, key
     assert [key for key, row in rows.items() if row["issue_12"]] == list(ISSUE_12)
+    per_test = {"1a", "1b", "7a", "7b", "7c", "8a", "8b"}
+    assert {key for key, row in rows.items() if row["means"] is not None} == per_test
     with_targets = {key: row["target"]["of"] for key, row in rows.items() if row["target"]}
     assert with_targets == {**dict.fromkeys(ISSUE_12, "ratio"), **OTHER_TARGETS}
 
@@ -138,6 +140,9 @@ def test_each_verdict_follows_from_the_values(bench: tuple[list[str], dict[str, 
             assert len(values) == 2, key
             assert all(math.isfinite(v) and v > 0 for v in values), (key, values)
             assert row["ratio"] == pytest.approx(values[0] / values[1], rel=1e-12), key
+        if row["means"] is not None:
+            assert list(row["means"]) == list(row["values"]), key
+            assert all(math.isfinite(v) and v > 0 for v in row["means"].values()), key
         target = row["target"]
         if target is None:
             assert (row["checked"], row["met"]) == (None, None), key
