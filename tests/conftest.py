@@ -11,6 +11,7 @@ import pytest
 
 from pytest_tigris.emulator import EmulatorProcess
 from tests.helpers import SEED, SEED_FILES, make_client
+from tests.inner import Inner
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +44,9 @@ def unique() -> Callable[[str], str]:
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
     return make
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Inner:
+    """Inner pytest runs of this test, in ``pytester``'s folder (see ``tests/inner.py``)."""
+    return Inner(pytester, monkeypatch)

@@ -92,29 +92,3 @@ def snapshot(s3: Any, bucket: str, name: str | None = None) -> str:
     value = "true" if name is None else f"true; name={name}"
     result = call_with(s3, {"X-Tigris-Snapshot": value}, "create_bucket", Bucket=bucket)
     return str(result["ResponseMetadata"]["HTTPHeaders"]["x-tigris-snapshot-version"])
-
-
-def inner_pytest(*args: str, workers: int = 0) -> list[str]:
-    """The command line of an inner pytest run in a subprocess, quiet about unrelated plugins
-    (``-p no:NAME`` is harmless when NAME is not installed)."""
-    import sys
-
-    quiet = ["cacheprovider", "randomly", "benchmark", "hypothesispytest"]
-    command = [sys.executable, "-m", "pytest"]
-    for plugin in quiet:
-        command += ["-p", f"no:{plugin}"]
-    if workers:
-        command += ["-n", str(workers)]
-    return [*command, *args]
-
-
-def isolate_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
-    """Clear the AWS, pytest-tigris and CI variables this machine may have, so an inner run
-    sees only ``values`` (set here)."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "PYTEST_TIGRIS_", "GITHUB_", "CI_")):
-            monkeypatch.delenv(name)
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)

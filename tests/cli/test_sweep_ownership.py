@@ -2,7 +2,8 @@
 
 Real processes throughout: a standalone emulator stands in for Tigris, the CLI runs as its own
 process, and the runs whose leftovers are swept are real inner pytest runs, killed with SIGKILL
-and left unreaped (a zombie, as under a CI container without an init).
+and left unreaped (a zombie, as under a CI container without an init). A run that is not
+killed is in-process (``tests.inner``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from botocore.config import Config
 
 from pytest_tigris.emulator import EmulatorProcess
 from tests.helpers import call_with, fork, make_client, snapshot
+from tests.inner import Inner
 from tests.plugin.test_cleanup import (
     INNER_HELPERS,
     SEED,
     SEED_OBJECTS,
     Endpoint,
     Runner,
+    endpoint_env,
     inner_env,
     wait_for_tests,
     wait_until,
@@ -253,12 +256,10 @@ def test_snapshot_command_takes_one_snapshot_despite_late_errors(tmp_path: Path)
         )
 
 
-def test_a_run_leaves_no_snapshot_despite_late_errors(
-    tmp_path: Path, pytester: pytest.Pytester
-) -> None:
+def test_a_run_leaves_no_snapshot_despite_late_errors(inner: Inner) -> None:
     with EmulatorProcess(seed=SEED, faults="late=0.3,seed=1") as emulator:
         endpoint = Endpoint(emulator.endpoint_url, patient_client(emulator.endpoint_url))
-        pytester.makepyfile(
+        inner.pytester.makepyfile(
             test_inner="""
 import pytest
 
@@ -267,16 +268,8 @@ def test_fork(tigris_fork, i):
     tigris_fork.client.put_object(Bucket=tigris_fork.name, Key="k", Body=b"x")
 """
         )
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"],
-            cwd=pytester.path,
-            env=inner_env(endpoint),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "3 passed" in result.stdout
+        result = inner.run(env=endpoint_env(endpoint))
+        assert result.ret == pytest.ExitCode.OK, result.text
+        result.assert_outcomes(passed=3)
         assert endpoint.buckets() == {SEED}
         assert snapshot_labels(endpoint.s3, SEED) == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import isolate_env
+from tests.inner import Inner
 
 pytest.importorskip("s3fs", reason="the compat extra is not installed")
 pytest.importorskip("aioboto3", reason="the compat extra is not installed")
@@ -60,16 +60,12 @@ def test_aioboto3_reads_and_writes_the_fork(tigris_fork):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_aiobotocore_clients_against_a_fork(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
+    pytester: pytest.Pytester, inner: Inner, workers: int
 ) -> None:
-    isolate_env(monkeypatch)
     seed = pytester.mkdir("seed")
     (seed / "docs").mkdir()
     (seed / "docs" / "a.txt").write_text("a")
     (seed / "docs" / "b.txt").write_text("b")
     pytester.makepyfile(test_inner=INNER)
-    args = ["-p", "no:cacheprovider", "--tigris-seed-dir", "seed"]
-    if workers:
-        args += ["-n", str(workers)]
-    result = pytester.runpytest_subprocess(*args, timeout=300)
+    result = inner.run("--tigris-seed-dir", "seed", n=workers)
     result.assert_outcomes(passed=2)

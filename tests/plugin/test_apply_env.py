@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import isolate_env
+from tests.inner import Inner
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Every variable a fork's environment may set, and the global one it must not.
@@ -79,14 +79,11 @@ def test_the_next_test_starts_without_them():
 
 
 def test_apply_env_sets_the_fork_environment_for_one_test(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner
 ) -> None:
-    isolate_env(monkeypatch)
     pytester.makepyfile(test_apply=APPLY_SUITE.format(names=ENV_NAMES))
 
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:randomly", "--tigris-seed-dir", seed_folder(pytester)
-    )
+    result = inner.run("--tigris-seed-dir", seed_folder(pytester))
 
     result.assert_outcomes(passed=2)
 
@@ -138,9 +135,8 @@ def test_module_fork_is_gone_before_the_next_module(tigris_client):
 
 
 def test_a_module_fixture_deletes_its_fork_early_as_the_readme_shows(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner
 ) -> None:
-    isolate_env(monkeypatch)
     out = pytester.mkdir("out")
     fixture = readme_block_after("tigris_fork_factory.delete(fork)`")
     assert fixture.startswith('@pytest.fixture(scope="module")'), fixture
@@ -150,23 +146,16 @@ def test_a_module_fixture_deletes_its_fork_early_as_the_readme_shows(
         test_b_later=EARLY_DELETE_LATER.format(),
     )
 
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:randomly", "--tigris-seed-dir", seed_folder(pytester)
-    )
+    result = inner.run("--tigris-seed-dir", seed_folder(pytester))
 
     result.assert_outcomes(passed=3, warnings=0)
 
 
-def test_the_readme_async_example_runs(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    isolate_env(monkeypatch)
+def test_the_readme_async_example_runs(pytester: pytest.Pytester, inner: Inner) -> None:
     example = readme_block("### Async tests")
     assert "asyncio.to_thread" in example and "apply_env" in example
     pytester.makepyfile(test_async_example=example)
 
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--tigris-seed-dir", seed_folder(pytester)
-    )
+    result = inner.run("--tigris-seed-dir", seed_folder(pytester))
 
     result.assert_outcomes(passed=1)

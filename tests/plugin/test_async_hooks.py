@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import isolate_env
+from tests.inner import Inner
 
 XDIST = pytest.mark.parametrize("n", [0, 2], ids=["no-xdist", "n2"])
 ASYNC_HOOK = """
@@ -66,35 +66,27 @@ async def pytest_tigris_populate_seed(client, bucket):
 """
 
 
-@pytest.fixture(autouse=True)
-def _project(monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> None:
-    isolate_env(monkeypatch)
-    pytester.makeini("[pytest]\n")
-
-
-def run(pytester: pytest.Pytester, n: int = 0) -> pytest.RunResult:
-    if n:
-        return pytester.runpytest_subprocess("-p", "no:randomly", "-n", str(n))
-    return pytester.runpytest("-p", "no:randomly")
-
-
 @XDIST
-def test_an_async_populate_hook_fills_the_seed_forks_see(pytester: pytest.Pytester, n: int) -> None:
+def test_an_async_populate_hook_fills_the_seed_forks_see(
+    pytester: pytest.Pytester, inner: Inner, n: int
+) -> None:
     pytester.makeconftest(ASYNC_HOOK)
     pytester.makepyfile(test_async=SUITE)
 
-    result = run(pytester, n)
+    result = inner.run(n=n)
 
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=5)
     result.stdout.no_fnmatch_line("*was never awaited*")
 
 
-def test_an_async_populate_hook_runs_when_a_loop_is_running(pytester: pytest.Pytester) -> None:
+def test_an_async_populate_hook_runs_when_a_loop_is_running(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
     pytester.makeconftest(ASYNC_HOOK)
     pytester.makepyfile(test_loop=FROM_A_LOOP)
 
-    result = run(pytester)
+    result = inner.run()
 
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=1)
@@ -102,20 +94,16 @@ def test_an_async_populate_hook_runs_when_a_loop_is_running(pytester: pytest.Pyt
 
 @XDIST
 def test_an_async_populate_hook_that_raises_is_one_line_at_its_own_line(
-    pytester: pytest.Pytester, n: int
+    pytester: pytest.Pytester, inner: Inner, n: int
 ) -> None:
     pytester.makeconftest(FAILING_ASYNC_HOOK)
     pytester.makepyfile(test_uses="def test_uses(tigris_fork):\n    pass\n")
 
-    result = run(pytester, n)
+    result = inner.run(n=n)
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
-    text = "\n".join(result.outlines + result.errlines)
-    messages = [
-        line.split("pytest-tigris: ", 1)[1].removesuffix(" !")
-        for line in text.splitlines()
-        if "pytest-tigris: " in line
-    ]
+    text = result.text
+    messages = result.messages()
     source = (pytester.path / "conftest.py").read_text().splitlines()
     line = source.index('    raise LookupError("no fixtures folder")') + 1
     assert messages == [

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import tigris_boto3_ext
@@ -12,6 +10,7 @@ import tigris_boto3_ext
 from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.naming import ci_run_id, parse_fork_name
 from tests.helpers import body, keys, make_client
+from tests.inner import inner_command, inner_environ
 
 SEED = "cijobs-bucket-main"
 INNER = """
@@ -48,12 +47,7 @@ def test_two_ci_jobs_at_once_never_collide(tmp_path: Path) -> None:
             folder = tmp_path / job
             (folder / "out").mkdir(parents=True)
             (folder / "test_inner.py").write_text(INNER)
-            env = {
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("PYTEST_", "AWS_", "CI_", "GITHUB_", "BUILD"))
-            }
-            env.update(
+            env = inner_environ(
                 GITHUB_RUN_ID="7734001",
                 GITHUB_RUN_ATTEMPT="1",
                 GITHUB_JOB=job,
@@ -64,7 +58,8 @@ def test_two_ci_jobs_at_once_never_collide(tmp_path: Path) -> None:
                 AWS_SECRET_ACCESS_KEY="ci-secret",
                 PYTEST_TIGRIS_SEED=SEED,
             )
-            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"]
+            # Processes of their own: the two jobs run at the same time.
+            command = inner_command("-q", n=2)
             jobs[job] = (
                 subprocess.Popen(
                     command,

@@ -1,8 +1,9 @@
 """No fork outlives its run: the cleanup layers, measured from the outside (issue 4, item 1).
 
 Each test starts its own standalone emulator (a stand-in for Tigris, so whatever a run leaves
-behind stays visible after it) and runs inner suites as real ``pytest`` processes, each in a
-process group of its own so it can be interrupted, killed and always reaped. After a passing
+behind stays visible after it) and runs inner suites (``tests.inner``): in-process when nothing
+is interrupted, otherwise as real ``pytest`` processes, each in a process group of its own so it
+can be interrupted, killed and always reaped. After a passing
 run, failing tests, a broken fixture, SIGINT/SIGTERM of the controller and SIGKILL of a worker,
 the endpoint must hold the seed and nothing else. After SIGKILL of the controller,
 ``pytest-tigris sweep --older-than 0s`` takes what the dead run left and nothing of a live one.
@@ -30,14 +31,13 @@ import tigris_boto3_ext as tx
 
 from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.naming import parse_fork_name
-from tests.helpers import inner_pytest, make_client
+from tests.helpers import make_client
+from tests.inner import Inner, inner_command, inner_environ
 
 SEED = "cleanup-seed"
 SEED_OBJECTS = {"manifest.json": b'{"n": 2}', "data/a.txt": b"alpha\n", "data/b.txt": b"bravo\n"}
 XDIST = pytest.mark.parametrize("n", [0, 2], ids=["no-xdist", "n2"])
 SUMMARY = re.compile(r"forks: (\d+) created, (\d+) deleted, (\d+) kept, (\d+) leaked")
-# The outer run's variables that would change what an inner run does.
-FOREIGN_ENV = ("AWS_", "PYTEST_", "CI", "GITHUB_", "CIRCLE", "BUILDKITE_", "BUILD_TAG")
 HOLD_LIMIT = 60  # seconds an inner test waits to be released before it ends by itself
 RUN_TIMEOUT = 120  # seconds any inner run may take
 INNER_HELPERS = f'''
@@ -228,13 +228,7 @@ class Run:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def recorded(self, what: str = "fork") -> dict[str, int]:
-        """Fork name -> pid of the process that used it, as the inner tests recorded them."""
-        found = {}
-        for path in self.out.glob(f"*.{what}"):
-            text = path.read_text(encoding="utf-8")
-            if text:  # a file still being written has no pid yet
-                found[path.name[: -len(what) - 1]] = int(text)
-        return found
+        return recorded(self.out, what)
 
     def release(self) -> None:
         (self.out / "release").touch()
@@ -299,19 +293,32 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.05)
 
 
-def inner_env(endpoint: Endpoint, out: Path | None = None) -> dict[str, str]:
-    """The outer environment without its AWS/pytest/CI settings, pointed at ``endpoint``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV)}
-    env.update(
-        AWS_ENDPOINT_URL_S3=endpoint.url,
-        AWS_ACCESS_KEY_ID="cleanup-key",
-        AWS_SECRET_ACCESS_KEY="cleanup-secret",
-        PYTEST_TIGRIS_SEED=SEED,
-        PYTHONUNBUFFERED="1",
-    )
+def endpoint_env(endpoint: Endpoint, out: Path | None = None) -> dict[str, str]:
+    """The variables that point an inner run at ``endpoint`` (and its tests at ``out``)."""
+    env = {
+        "AWS_ENDPOINT_URL_S3": endpoint.url,
+        "AWS_ACCESS_KEY_ID": "cleanup-key",
+        "AWS_SECRET_ACCESS_KEY": "cleanup-secret",
+        "PYTEST_TIGRIS_SEED": SEED,
+    }
     if out is not None:
         env["CLEANUP_OUT"] = str(out)
     return env
+
+
+def inner_env(endpoint: Endpoint, out: Path | None = None) -> dict[str, str]:
+    """The outer environment without its AWS/pytest/CI settings, pointed at ``endpoint``."""
+    return inner_environ(**endpoint_env(endpoint, out))
+
+
+def recorded(out: Path, what: str = "fork") -> dict[str, int]:
+    """Fork name -> pid of the process that used it, as the inner tests recorded them."""
+    found = {}
+    for path in out.glob(f"*.{what}"):
+        text = path.read_text(encoding="utf-8")
+        if text:  # a file still being written has no pid yet
+            found[path.name[: -len(what) - 1]] = int(text)
+    return found
 
 
 @dataclass
@@ -331,7 +338,7 @@ class Runner:
         out.mkdir()
         log = self.project.parent / f"{name}.log"
         run_id = uuid.uuid4().hex[:8]
-        command = inner_pytest("--tigris-run-id", run_id, *args, workers=n)
+        command = inner_command("--tigris-run-id", run_id, *args, n=n)
         with open(log, "wb") as handle:
             process = subprocess.Popen(
                 command,
@@ -411,20 +418,21 @@ def wait_for_tests(run: Run, count: int, what: str = "fork") -> dict[str, int]:
 # -- (a) passing, (b) failing, (c) broken fixtures ------------------------------------------
 @XDIST
 @pytest.mark.parametrize("suite", sorted(SUITES))
-def test_no_fork_is_left_after_a_run(
-    runner: Runner, endpoint: Endpoint, suite: str, n: int
-) -> None:
+def test_no_fork_is_left_after_a_run(inner: Inner, endpoint: Endpoint, suite: str, n: int) -> None:
     source, code = SUITES[suite]
-    runner.write(source)
-    run = runner.start(n=n)
+    out = inner.pytester.mkdir("out")
+    inner.pytester.makepyfile(cleanuphelpers=INNER_HELPERS, test_inner=source)
 
-    assert run.wait() == code, run.output()
-    made = run.recorded()
+    # Nothing is interrupted or killed here: the run can be in-process.
+    result = inner.run(n=n, env=endpoint_env(endpoint, out))
+
+    assert result.ret == code, result.text
+    made = recorded(out)
     assert made and all(parse_fork_name(name) for name in made), made
-    created, deleted, kept, leaked = run.summary()
-    assert created == deleted + leaked >= len(made)
-    assert kept == 0
-    endpoint.assert_clean(run.output())
+    # Every fork a test got is counted once and deleted by its own process (ready forks made
+    # ahead and never used are not counted).
+    assert result.fork_summary() == (len(made), len(made), 0, 0)
+    endpoint.assert_clean(result.text)
 
 
 # -- (d) SIGINT and (e) SIGTERM of the controller mid-run -----------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import isolate_env
+from tests.inner import Inner
 
 INNER = """
 import pytest
@@ -51,15 +51,9 @@ def test_the_embedded_emulators_forks_are_made_without_boto3(tigris_fork_factory
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_fork_clients(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
-) -> None:
-    isolate_env(monkeypatch)
+def test_fork_clients(pytester: pytest.Pytester, inner: Inner, workers: int) -> None:
     seed = pytester.mkdir("seed")
     (seed / "a.txt").write_text("a")
     pytester.makepyfile(test_inner=INNER)
-    args = ["-p", "no:cacheprovider", "--tigris-seed-dir", "seed"]
-    if workers:
-        args += ["-n", str(workers)]
-    result = pytester.runpytest_subprocess(*args, timeout=300)
+    result = inner.run("--tigris-seed-dir", "seed", n=workers)
     result.assert_outcomes(passed=5)

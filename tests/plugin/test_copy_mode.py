@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import body, isolate_env, keys
+from tests.helpers import body, keys
+from tests.inner import Inner
 
 SEED = "plain-seed"
 
@@ -81,18 +82,12 @@ def plain_s3() -> Iterator[str]:
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_copy_mode_isolates_tests_on_plain_s3(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, plain_s3: str, workers: int
+    pytester: pytest.Pytester, inner: Inner, plain_s3: str, workers: int
 ) -> None:
-    isolate_env(monkeypatch)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    inner.setenv(AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="us-east-1")
     pytester.makepyfile(test_inner=INNER)
-    args = ["-p", "no:cacheprovider", "--tigris-endpoint", plain_s3, "--tigris-seed", SEED]
-    args += ["--tigris-fork-mode", "copy"]
-    if workers:
-        args += ["-n", str(workers)]
-    result = pytester.runpytest_subprocess(*args, timeout=300)
+    args = ["--tigris-endpoint", plain_s3, "--tigris-seed", SEED, "--tigris-fork-mode", "copy"]
+    result = inner.run(*args, n=workers)
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(["*8 created, 8 deleted, 0 kept, 0 leaked*"])
     s3 = make_client(plain_s3)
@@ -101,16 +96,11 @@ def test_copy_mode_isolates_tests_on_plain_s3(
 
 
 def test_native_mode_on_plain_s3_fails_loudly(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, plain_s3: str
+    pytester: pytest.Pytester, inner: Inner, plain_s3: str
 ) -> None:
-    isolate_env(monkeypatch)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    inner.setenv(AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="us-east-1")
     pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--tigris-endpoint", plain_s3, "--tigris-seed", SEED
-    )
+    result = inner.run("--tigris-endpoint", plain_s3, "--tigris-seed", SEED)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*does not speak Tigris*cannot fork buckets*fork-mode=copy*"])
     assert "Traceback" not in str(result.stdout) + str(result.stderr)

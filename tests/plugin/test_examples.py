@@ -6,7 +6,6 @@ settings in its environment, so it picks its backend, seed and run id the way a 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 
 from pytest_tigris.emulator import EmulatorProcess
 from tests.helpers import keys, make_client
+from tests.inner import inner_environ
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "examples" / "imagecat"
@@ -25,17 +25,11 @@ PASSED = 21  # tests in examples/imagecat/tests, parametrized cases included
 ACCESS_KEY = "tid_examples_access_key"
 SECRET = "tsec_Examples-S3cr3t-1b2c3d"
 STDERR_MARK = "\n--- stderr ---\n"
-_CI_IDS = ("GITHUB_RUN_ID", "CI_JOB_ID", "CIRCLE_WORKFLOW_JOB_ID", "BUILDKITE_JOB_ID", "BUILD_TAG")
 
 
 def user_env(**extra: str) -> dict[str, str]:
     """This environment without what would change an inner run's backend, options or run id."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "PYTEST_")) and k not in _CI_IDS
-    }
-    return {**env, **extra}
+    return inner_environ(**extra)
 
 
 def run_pytest(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:

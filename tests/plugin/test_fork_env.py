@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.helpers import isolate_env
+from tests.inner import Inner
 
 INNER = """
 import os
@@ -58,19 +58,13 @@ def test_aws_cli_sees_and_changes_the_fork(tigris_fork, tmp_path):
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the aws cli is not installed")
 @pytest.mark.parametrize("workers", [0, 2])
-def test_fork_env_with_the_aws_cli(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
-) -> None:
-    isolate_env(monkeypatch)
+def test_fork_env_with_the_aws_cli(pytester: pytest.Pytester, inner: Inner, workers: int) -> None:
     seed = pytester.mkdir("seed")
     (seed / "docs").mkdir()
     (seed / "docs" / "a.txt").write_text("a")
     (seed / "docs" / "b.txt").write_text("b")
     pytester.makepyfile(test_inner=INNER)
-    args = ["-p", "no:cacheprovider", "--tigris-seed-dir", "seed"]
-    if workers:
-        args += ["-n", str(workers)]
-    result = pytester.runpytest_subprocess(*args, timeout=300)
+    result = inner.run("--tigris-seed-dir", "seed", n=workers)
     result.assert_outcomes(passed=1)
 
 
@@ -113,16 +107,13 @@ def test_the_global_variable_is_one_line_away(tigris_fork, monkeypatch):
 
 
 def test_fork_env_points_boto3_s3_clients_and_nothing_else_at_the_fork(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner
 ) -> None:
-    isolate_env(monkeypatch)
     seed = pytester.mkdir("seed")
     (seed / "docs").mkdir()
     (seed / "docs" / "a.txt").write_text("a")
     pytester.makepyfile(test_inner=BOTO3_INNER)
 
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--tigris-seed-dir", "seed", timeout=300
-    )
+    result = inner.run("--tigris-seed-dir", "seed")
 
     result.assert_outcomes(passed=3)

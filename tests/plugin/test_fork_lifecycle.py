@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests.inner import Inner
 from tests.plugin import test_reporting as reporting
 from tests.plugin.test_reporting import (
     Standalone,
     out_dir,
-    output,
-    run,
     summary_counts,
 )
 
-# The same fixtures as there: an isolated environment, and the standalone emulator.
-_clean_env = reporting._clean_env
+# The same fixture as there: the standalone emulator.
 standalone = reporting.standalone
 
 SEED_FILES = {
@@ -94,15 +92,15 @@ def test_metadata_and_tag_edits_count_when_asked(tigris_fork):
 
 
 def test_changes_compare_with_the_fork_point(
-    pytester: pytest.Pytester, standalone: Standalone
+    pytester: pytest.Pytester, inner: Inner, standalone: Standalone
 ) -> None:
     seed = standalone.make_seed(SEED_FILES)
     pytester.makepyfile(test_changes=CHANGES_SUITE)
 
-    result = run(pytester, *standalone.args(seed))
+    result = inner.run(*standalone.args(seed))
 
     result.assert_outcomes(passed=3, warnings=0)
-    assert summary_counts(output(result)) == (5, 5, 0, 0)
+    assert summary_counts(result.text) == (5, 5, 0, 0)
     assert standalone.buckets(seed) == set()
 
 
@@ -152,16 +150,16 @@ def test_bucket_family(tigris_bucket, tigris_fork_factory):
 
 @pytest.mark.parametrize("n", [0, 2])
 def test_a_fork_is_deleted_after_its_own_forks_at_its_teardown(
-    pytester: pytest.Pytester, standalone: Standalone, n: int
+    pytester: pytest.Pytester, inner: Inner, standalone: Standalone, n: int
 ) -> None:
     seed = standalone.make_seed(SEED_FILES)
     out = out_dir(pytester)
     pytester.makeconftest(FAMILY_CONFTEST.format(out=str(out)))
     pytester.makepyfile(test_family=FAMILY_SUITE.format(out=str(out)))
 
-    result = run(pytester, *standalone.args(seed), n=n)
+    result = inner.run(*standalone.args(seed), n=n)
 
-    text = output(result)
+    text = result.text
     result.assert_outcomes(passed=2, warnings=0)
     assert "BucketHasForks" not in text, text
     fork, child, grandchild = (out / "family.names").read_text().split()

@@ -1,7 +1,7 @@
 """Isolation, snapshot pinning and cleanup, seen from the outside.
 
-Every test here runs a real inner pytest session in a fresh process (``pytester``), with and
-without xdist, either on the embedded emulator or on a standalone emulator process standing in
+Every test here runs a real inner pytest session (in-process, through ``tests.inner``), with
+and without xdist, either on the embedded emulator or on a standalone emulator process standing in
 for Tigris (``--tigris-endpoint`` + credentials in the environment). Inner tests write what
 they saw to JSON files; the outer tests assert on those, on the inner summary line and on the
 bucket listing left behind.
@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from botocore.exceptions import ClientError
 from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.naming import parse_fork_name
 from tests.helpers import create_snapshot_bucket, force_delete, make_client, snapshot
+from tests.inner import Inner, InnerResult
 
 SEED_OBJECTS = {
     "manifest.json": b'{"items": ["a", "b", "c"]}',
@@ -35,26 +34,6 @@ SEED_OBJECTS = {
     "data/nested/c.bin": bytes(range(256)) * 8,
 }
 XDIST = pytest.mark.parametrize("n", [0, 2], ids=["no-xdist", "n2"])
-SUMMARY = re.compile(r"forks: (\d+) created, (\d+) deleted, (\d+) kept, (\d+) leaked")
-# Variables of the outer run that would change what the inner run does.
-FOREIGN_ENV = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "PYTEST_XDIST_WORKER",
-    "PYTEST_XDIST_WORKER_COUNT",
-    "PYTEST_XDIST_TESTRUNUID",
-    "GITHUB_RUN_ID",
-    "CI_JOB_ID",
-    "CIRCLE_WORKFLOW_JOB_ID",
-    "CIRCLE_BUILD_NUM",
-    "BUILDKITE_JOB_ID",
-    "BUILD_TAG",
-)
-
 # -- the inner project ---------------------------------------------------------------------
 INNER_HELPERS = '''
 """Helpers of the inner suites."""
@@ -323,15 +302,14 @@ class Remote:
 
 
 @dataclass
-class Inner:
+class Project:
     """The inner project: files, environment, runs and what its tests recorded."""
 
-    pytester: pytest.Pytester
-    monkeypatch: pytest.MonkeyPatch
+    inner: Inner
     out: Path
 
     def seed_dir(self) -> Path:
-        root = self.pytester.path / "seed"
+        root = self.inner.path / "seed"
         for key, data in SEED_OBJECTS.items():
             path = root / key
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -340,9 +318,11 @@ class Inner:
 
     def point_at(self, remote: Remote, seed: str) -> list[str]:
         """Environment and options that make the inner run use ``remote`` and ``seed``."""
-        self.monkeypatch.setenv("AWS_ACCESS_KEY_ID", remote.access_key)
-        self.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", remote.secret_key)
-        self.monkeypatch.setenv("ISO_ENDPOINT", remote.endpoint)
+        self.inner.setenv(
+            AWS_ACCESS_KEY_ID=remote.access_key,
+            AWS_SECRET_ACCESS_KEY=remote.secret_key,
+            ISO_ENDPOINT=remote.endpoint,
+        )
         run_id = uuid.uuid4().hex[:8]
         return [
             "--tigris-endpoint",
@@ -353,11 +333,8 @@ class Inner:
             run_id,
         ]
 
-    def run(self, n: int, *args: str) -> pytest.RunResult:
-        xdist = ["-n", str(n)] if n else []
-        return self.pytester.runpytest_subprocess(
-            "-p", "no:randomly", "-p", "no:cacheprovider", *xdist, *args, timeout=150
-        )
+    def run(self, n: int, *args: str) -> InnerResult:
+        return self.inner.run(*args, n=n)
 
     def records(self) -> list[dict[str, Any]]:
         found = [json.loads(p.read_text(encoding="utf-8")) for p in self.out.glob("*.json")]
@@ -365,15 +342,12 @@ class Inner:
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Inner:
-    for name in list(os.environ):
-        if name in FOREIGN_ENV or name.startswith("PYTEST_TIGRIS_"):
-            monkeypatch.delenv(name)
-    out = pytester.mkdir("out")
-    monkeypatch.setenv("ISO_OUT", str(out))
-    pytester.makepyfile(isohelpers=INNER_HELPERS.replace("__SEED__", repr(SEED_OBJECTS)))
-    pytester.makeconftest(INNER_CONFTEST)
-    return Inner(pytester, monkeypatch, out)
+def project(inner: Inner) -> Project:
+    out = inner.pytester.mkdir("out")
+    inner.setenv(ISO_OUT=str(out))
+    inner.pytester.makepyfile(isohelpers=INNER_HELPERS.replace("__SEED__", repr(SEED_OBJECTS)))
+    inner.pytester.makeconftest(INNER_CONFTEST)
+    return Project(inner, out)
 
 
 @pytest.fixture(scope="module")
@@ -437,14 +411,6 @@ def run_id_of(args: list[str]) -> str:
     return args[args.index("--tigris-run-id") + 1]
 
 
-def fork_summary(result: pytest.RunResult) -> tuple[int, int, int, int]:
-    """``(created, deleted, kept, leaked)`` from the inner run's tigris summary line."""
-    found = [m for m in map(SUMMARY.search, result.outlines) if m]
-    assert len(found) == 1, "no single 'forks: ...' summary line in the inner output"
-    created, deleted, kept, leaked = (int(g) for g in found[0].groups())
-    return created, deleted, kept, leaked
-
-
 def assert_nothing_left(
     remote: Remote, seed: str, before: set[str], run_id: str, seed_now: dict[str, bytes]
 ) -> None:
@@ -462,13 +428,13 @@ def workers_of(n: int) -> set[str]:
 
 # -- 1. every test sees exactly the seed plus its own writes --------------------------------
 @XDIST
-def test_forks_are_isolated_on_the_embedded_emulator(inner: Inner, n: int) -> None:
-    inner.pytester.makepyfile(test_inner=ISOLATION_SUITE)
-    inner.monkeypatch.setenv("ISO_SHUFFLE", "20251125")
-    result = inner.run(n, "--tigris-seed-dir", str(inner.seed_dir()))
+def test_forks_are_isolated_on_the_embedded_emulator(project: Project, n: int) -> None:
+    project.inner.pytester.makepyfile(test_inner=ISOLATION_SUITE)
+    project.inner.setenv(ISO_SHUFFLE="20251125")
+    result = project.run(n, "--tigris-seed-dir", str(project.seed_dir()))
 
     result.assert_outcomes(passed=48)
-    records = inner.records()
+    records = project.records()
     tests = [r for r in records if "test" in r]
     assert sorted(r["test"] for r in tests) == list(range(48))
     assert len({r["fork"] for r in tests}) == 48
@@ -477,13 +443,13 @@ def test_forks_are_isolated_on_the_embedded_emulator(inner: Inner, n: int) -> No
         assert [r["test"] for r in tests] != list(range(48)), "the inner order was not shuffled"
     seed_checks = [r["seed_after"] for r in records if "seed_after" in r]
     assert seed_checks and all(s == digests(SEED_OBJECTS) for s in seed_checks)
-    assert fork_summary(result) == (48, 48, 0, 0)
+    assert result.fork_summary() == (48, 48, 0, 0)
 
 
 @XDIST
 @pytest.mark.parametrize("keyed", [False, True], ids=["open", "with-keys"])
 def test_forks_are_isolated_on_a_standalone_endpoint(
-    inner: Inner,
+    project: Project,
     request: pytest.FixtureRequest,
     make_seed: Callable[[Remote], str],
     n: int,
@@ -492,16 +458,16 @@ def test_forks_are_isolated_on_a_standalone_endpoint(
     server: Remote = request.getfixturevalue("keyed_emulator" if keyed else "remote")
     seed = make_seed(server)
     before = bucket_names(server.s3)
-    inner.pytester.makepyfile(test_inner=ISOLATION_SUITE)
-    inner.monkeypatch.setenv("ISO_SHUFFLE", "7")
-    args = inner.point_at(server, seed)
-    result = inner.run(n, *args)
+    project.inner.pytester.makepyfile(test_inner=ISOLATION_SUITE)
+    project.inner.setenv(ISO_SHUFFLE="7")
+    args = project.point_at(server, seed)
+    result = project.run(n, *args)
 
     result.assert_outcomes(passed=48)
-    tests = [r for r in inner.records() if "test" in r]
+    tests = [r for r in project.records() if "test" in r]
     assert sorted(r["test"] for r in tests) == list(range(48))
     assert {r["worker"] for r in tests} == workers_of(n)
-    assert fork_summary(result) == (48, 48, 0, 0)
+    assert result.fork_summary() == (48, 48, 0, 0)
     assert_nothing_left(server, seed, before, run_id_of(args), SEED_OBJECTS)
     if keyed:
         assert bucket_names(server.s3) == {seed}
@@ -510,12 +476,14 @@ def test_forks_are_isolated_on_a_standalone_endpoint(
 
 # -- 2. tigris_bucket: one per worker -------------------------------------------------------
 @XDIST
-def test_worker_bucket_is_shared_within_a_worker_and_distinct_across(inner: Inner, n: int) -> None:
-    inner.pytester.makepyfile(test_inner=BUCKET_SUITE)
-    result = inner.run(n, "--tigris-seed-dir", str(inner.seed_dir()))
+def test_worker_bucket_is_shared_within_a_worker_and_distinct_across(
+    project: Project, n: int
+) -> None:
+    project.inner.pytester.makepyfile(test_inner=BUCKET_SUITE)
+    result = project.run(n, "--tigris-seed-dir", str(project.seed_dir()))
 
     result.assert_outcomes(passed=12)
-    records = inner.records()
+    records = project.records()
     assert sorted(r["test"] for r in records) == list(range(12))
     by_worker: dict[str, set[str]] = {}
     for r in records:
@@ -531,22 +499,22 @@ def test_worker_bucket_is_shared_within_a_worker_and_distinct_across(inner: Inne
         mine = [r for r in records if r["worker"] == worker]
         for index, r in enumerate(mine):
             assert r["earlier"] == sorted(f"from-test-{e['test']:02d}" for e in mine[:index])
-    assert fork_summary(result) == (len(names), len(names), 0, 0)
+    assert result.fork_summary() == (len(names), len(names), 0, 0)
 
 
 # -- 3. snapshot pinning ---------------------------------------------------------------------
 @XDIST
 def test_a_write_to_the_seed_mid_run_is_invisible_to_later_forks(
-    inner: Inner, remote: Remote, make_seed: Callable[[Remote], str], n: int
+    project: Project, remote: Remote, make_seed: Callable[[Remote], str], n: int
 ) -> None:
     seed = make_seed(remote)
     before = bucket_names(remote.s3)
-    inner.pytester.makepyfile(test_inner=PINNING_SUITE)
-    args = inner.point_at(remote, seed)
-    result = inner.run(n, *args)
+    project.inner.pytester.makepyfile(test_inner=PINNING_SUITE)
+    args = project.point_at(remote, seed)
+    result = project.run(n, *args)
 
     result.assert_outcomes(passed=1 + 15 + 2)
-    records = inner.records()
+    records = project.records()
     if n == 0:
         assert records[0]["test"] == "writer"
     assert {r["worker"] for r in records} == workers_of(n)
@@ -559,7 +527,7 @@ def test_a_write_to_the_seed_mid_run_is_invisible_to_later_forks(
 @XDIST
 @pytest.mark.parametrize("by", ["name", "version"])
 def test_seed_snapshot_option_forks_an_older_snapshot(
-    inner: Inner, remote: Remote, make_seed: Callable[[Remote], str], n: int, by: str
+    project: Project, remote: Remote, make_seed: Callable[[Remote], str], n: int, by: str
 ) -> None:
     seed = make_seed(remote)
     version = snapshot(remote.s3, seed, name="before-the-change")
@@ -569,62 +537,63 @@ def test_seed_snapshot_option_forks_an_older_snapshot(
     seed_now = contents(remote.s3, seed)
     assert seed_now != SEED_OBJECTS
     before = bucket_names(remote.s3)
-    inner.pytester.makepyfile(test_inner=SNAPSHOT_SUITE)
-    inner.monkeypatch.setenv("ISO_VERSION", version)
-    args = inner.point_at(remote, seed)
+    project.inner.pytester.makepyfile(test_inner=SNAPSHOT_SUITE)
+    project.inner.setenv(ISO_VERSION=version)
+    args = project.point_at(remote, seed)
     wanted = "before-the-change" if by == "name" else version
-    result = inner.run(n, *args, "--tigris-seed-snapshot", wanted)
+    result = project.run(n, *args, "--tigris-seed-snapshot", wanted)
 
     result.assert_outcomes(passed=3)
-    assert len({r["fork"] for r in inner.records()}) == 3
+    assert len({r["fork"] for r in project.records()}) == 3
     assert_nothing_left(remote, seed, before, run_id_of(args), seed_now)
 
 
 @XDIST
 def test_unknown_seed_snapshot_fails_the_run_in_one_line(
-    inner: Inner, remote: Remote, make_seed: Callable[[Remote], str], n: int
+    project: Project, remote: Remote, make_seed: Callable[[Remote], str], n: int
 ) -> None:
     seed = make_seed(remote)
     before = bucket_names(remote.s3)
-    inner.pytester.makepyfile(test_inner=SNAPSHOT_SUITE)
-    inner.monkeypatch.setenv("ISO_VERSION", "unused")
-    args = inner.point_at(remote, seed)
-    result = inner.run(n, *args, "--tigris-seed-snapshot", "no-such-snapshot")
+    project.inner.pytester.makepyfile(test_inner=SNAPSHOT_SUITE)
+    project.inner.setenv(ISO_VERSION="unused")
+    args = project.point_at(remote, seed)
+    result = project.run(n, *args, "--tigris-seed-snapshot", "no-such-snapshot")
 
     output = result.stdout.str() + result.stderr.str()
-    assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.INTERNAL_ERROR)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, output
     assert "INTERNALERROR" not in output
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if "pytest-tigris:" in line]
     assert len(errors) == 1, output
     assert "--tigris-seed-snapshot" in errors[0] and "no-such-snapshot" in errors[0]
     assert result.parseoutcomes().get("passed", 0) == 0
-    assert inner.records() == []
+    assert project.records() == []
     assert_nothing_left(remote, seed, before, run_id_of(args), SEED_OBJECTS)
 
 
 # -- 4. teardown: nothing left behind, even when tests fail ---------------------------------
 @XDIST
 def test_failing_tests_leave_no_fork_behind(
-    inner: Inner, remote: Remote, make_seed: Callable[[Remote], str], n: int
+    project: Project, remote: Remote, make_seed: Callable[[Remote], str], n: int
 ) -> None:
     seed = make_seed(remote)
     before = bucket_names(remote.s3)
-    inner.pytester.makepyfile(test_inner=TEARDOWN_SUITE)
-    args = inner.point_at(remote, seed)
-    result = inner.run(n, *args)
+    project.inner.pytester.makepyfile(test_inner=TEARDOWN_SUITE)
+    args = project.point_at(remote, seed)
+    result = project.run(n, *args)
 
     result.assert_outcomes(passed=6 + 3, failed=6 + 1, errors=3)
-    records = inner.records()
+    records = project.records()
     forks = {r["name"] for r in records if r["kind"] == "fork"}
     buckets = {r["name"] for r in records if r["kind"] == "bucket"}
     assert len(forks) == 12 + 3
-    assert 1 <= len(buckets) <= max(n, 1)
+    # One tigris_bucket per process that ran a test using it.
+    assert len(buckets) == len({r["worker"] for r in records if r["kind"] == "bucket"})
     for name in forks | buckets:
         parsed = parse_fork_name(name)
         assert parsed is not None and parsed.run_id == run_id_of(args)
     total = len(forks) + len(buckets)
-    assert fork_summary(result) == (total, total, 0, 0)
+    assert result.fork_summary() == (total, total, 0, 0)
     assert not (forks | buckets) & bucket_names(remote.s3)
     assert_nothing_left(remote, seed, before, run_id_of(args), SEED_OBJECTS)
 
@@ -632,32 +601,32 @@ def test_failing_tests_leave_no_fork_behind(
 # -- 5. tigris_fork_factory: forks and forks of forks ----------------------------------------
 @XDIST
 def test_factory_forks_and_forks_of_forks_are_deleted_at_session_end(
-    inner: Inner, remote: Remote, make_seed: Callable[[Remote], str], n: int
+    project: Project, remote: Remote, make_seed: Callable[[Remote], str], n: int
 ) -> None:
     seed = make_seed(remote)
     before = bucket_names(remote.s3)
-    inner.pytester.makepyfile(test_inner=FACTORY_SUITE)
-    args = inner.point_at(remote, seed)
-    result = inner.run(n, *args)
+    project.inner.pytester.makepyfile(test_inner=FACTORY_SUITE)
+    args = project.point_at(remote, seed)
+    result = project.run(n, *args)
 
     result.assert_outcomes(passed=4)
-    names = [name for r in inner.records() for name in r["names"]]
+    names = [name for r in project.records() for name in r["names"]]
     assert len(set(names)) == 8
     assert not set(names) & bucket_names(remote.s3)
     assert_nothing_left(remote, seed, before, run_id_of(args), SEED_OBJECTS)
     # Forks made on purpose are deleted by their session, not swept up as leaks.
-    assert fork_summary(result) == (8, 8, 0, 0)
+    assert result.fork_summary() == (8, 8, 0, 0)
 
 
 # -- 6. no xdist at all ----------------------------------------------------------------------
-def test_runs_without_xdist(inner: Inner) -> None:
-    inner.pytester.makepyfile(test_forks=ISOLATION_SUITE, test_buckets=BUCKET_SUITE)
-    result = inner.run(0, "-p", "no:xdist", "--tigris-seed-dir", str(inner.seed_dir()))
+def test_runs_without_xdist(project: Project) -> None:
+    project.inner.pytester.makepyfile(test_forks=ISOLATION_SUITE, test_buckets=BUCKET_SUITE)
+    result = project.run(0, "-p", "no:xdist", "--tigris-seed-dir", str(project.seed_dir()))
 
     result.assert_outcomes(passed=48 + 12)
-    records = inner.records()
+    records = project.records()
     assert {r["worker"] for r in records} == {"main"}
     (bucket,) = {r["bucket"] for r in records if "bucket" in r}
     parsed = parse_fork_name(bucket)
     assert parsed is not None and parsed.worker == "m"
-    assert fork_summary(result) == (49, 49, 0, 0)
+    assert result.fork_summary() == (49, 49, 0, 0)

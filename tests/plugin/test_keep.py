@@ -12,18 +12,16 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import body, keys
+from tests.inner import Inner
 from tests.plugin import test_reporting as reporting
 from tests.plugin.test_reporting import (
     AWS_LS,
     Standalone,
     out_dir,
-    output,
-    run,
     summary_counts,
 )
 
-# The same fixtures as there: an isolated environment, and the standalone emulator.
-_clean_env = reporting._clean_env
+# The same fixture as there: the standalone emulator.
 standalone = reporting.standalone
 
 # One test id per line of the summary: "kept fork NAME (LABEL): aws s3 ls ...".
@@ -74,13 +72,13 @@ def recorded(out: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("n", [0, 2])
 def test_keep_failed_keeps_exactly_the_forks_failed_tests_used(
-    pytester: pytest.Pytester, standalone: Standalone, n: int
+    pytester: pytest.Pytester, inner: Inner, standalone: Standalone, n: int
 ) -> None:
     seed = standalone.make_seed({"seed.txt": b"seed data"})
     out = out_dir(pytester)
     pytester.makepyfile(test_keep=SUITE.format(out=str(out)))
 
-    result = run(pytester, *standalone.args(seed), "--tigris-keep=failed", n=n)
+    result = inner.run(*standalone.args(seed), "--tigris-keep=failed", n=n)
 
     result.assert_outcomes(passed=2, failed=3, warnings=0)
     names = recorded(out)
@@ -99,7 +97,7 @@ def test_keep_failed_keeps_exactly_the_forks_failed_tests_used(
         f"shared tigris_bucket{where}, used by failed test {FILE}::test_fail_with_bucket"
     )
 
-    text = output(result)
+    text = result.text
     assert dict(KEPT_LINE.findall(text)) == expected, text
     assert set(dict(AWS_LS.findall(text))) == set(expected)
     created = 6 + (names["pass_with_bucket.bucket"] != bucket)  # one bucket per worker using it
@@ -113,29 +111,29 @@ def test_keep_failed_keeps_exactly_the_forks_failed_tests_used(
 
 
 def test_keep_failed_keeps_nothing_when_every_test_passes(
-    pytester: pytest.Pytester, standalone: Standalone
+    pytester: pytest.Pytester, inner: Inner, standalone: Standalone
 ) -> None:
     seed = standalone.make_seed({"seed.txt": b"seed data"})
     out = out_dir(pytester)
     pytester.makepyfile(test_keep=SUITE.format(out=str(out)))
 
-    result = run(pytester, *standalone.args(seed), "--tigris-keep=failed", "-k", "pass")
+    result = inner.run(*standalone.args(seed), "--tigris-keep=failed", "-k", "pass")
 
     result.assert_outcomes(passed=2, warnings=0)
-    text = output(result)
+    text = result.text
     assert KEPT_LINE.findall(text) == [], text
     assert summary_counts(text) == (3, 3, 0, 0)
     assert standalone.buckets(seed) == set()
 
 
 def test_keep_always_labels_every_fork_with_its_test(
-    pytester: pytest.Pytester, standalone: Standalone
+    pytester: pytest.Pytester, inner: Inner, standalone: Standalone
 ) -> None:
     seed = standalone.make_seed({"seed.txt": b"seed data"})
     out = out_dir(pytester)
     pytester.makepyfile(test_keep=SUITE.format(out=str(out)))
 
-    result = run(pytester, *standalone.args(seed), "--tigris-keep=always")
+    result = inner.run(*standalone.args(seed), "--tigris-keep=always")
 
     result.assert_outcomes(passed=2, failed=3, warnings=0)
     names = recorded(out)
@@ -150,7 +148,7 @@ def test_keep_always_labels_every_fork_with_its_test(
             f"shared tigris_bucket, used by failed test {FILE}::test_fail_with_bucket"
         ),
     }
-    text = output(result)
+    text = result.text
     assert dict(KEPT_LINE.findall(text)) == expected, text
     assert summary_counts(text) == (6, 0, 6, 0)
     assert standalone.buckets(seed) == set(expected)

@@ -17,12 +17,12 @@ import pytest
 from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.emulator.seedfolder import SIDECAR
 from pytest_tigris.export import SIDECAR_NAME, export_bucket
-from tests.helpers import body, create_snapshot_bucket, force_delete, inner_pytest, keys
+from tests.helpers import body, create_snapshot_bucket, force_delete, keys
+from tests.inner import Inner, inner_command
 from tests.plugin import test_reporting as reporting
-from tests.plugin.test_reporting import Standalone, out_dir, output, run, seed_dir
+from tests.plugin.test_reporting import Standalone, out_dir, seed_dir
 
-# The same fixtures as there: an isolated environment, and the standalone emulator.
-_clean_env = reporting._clean_env
+# The same fixture as there: the standalone emulator.
 standalone = reporting.standalone
 
 SAVED = re.compile(r"^kept fork (\S+) \((.+)\): saved to (\S+) \((.+)\)$", re.M)
@@ -98,19 +98,19 @@ def described(s3: Any, bucket: str, key: str) -> tuple[str, dict[str, str], dict
 
 @pytest.mark.parametrize("n", [0, 2])
 def test_a_kept_fork_is_written_to_a_folder_that_the_emulator_loads_back(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, n: int
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch, n: int
 ) -> None:
     out = out_dir(pytester)
     monkeypatch.setenv("EXPORT_OUT", str(out))
     pytester.makepyfile(test_export=SUITE)
 
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester), "--tigris-keep=failed", n=n)
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester), "--tigris-keep=failed", n=n)
 
     result.assert_outcomes(passed=1, failed=1)
     name = json.loads((out / "fork.json").read_text())["name"]
     # xdist workers have their own base temp inside the run's: the folder is in the run's.
     folder = basetemp(pytester) / "pytest-tigris" / "test_export.py_test_fails_after_writing"
-    text = output(result)
+    text = result.text
     assert SAVED.findall(text) == [
         (
             name,
@@ -158,14 +158,16 @@ def test_makes_two_forks(tigris_fork, tigris_fork_factory):
 """
 
 
-def test_keep_always_writes_every_fork_to_a_folder_of_its_own(pytester: pytest.Pytester) -> None:
+def test_keep_always_writes_every_fork_to_a_folder_of_its_own(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
     pytester.makepyfile(test_always=KEEP_ALWAYS)
 
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester), "--tigris-keep=always")
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester), "--tigris-keep=always")
 
     result.assert_outcomes(passed=2)
     root = basetemp(pytester) / "pytest-tigris"
-    saved = {label: Path(folder) for _, label, folder, _ in SAVED.findall(output(result))}
+    saved = {label: Path(folder) for _, label, folder, _ in SAVED.findall(result.text)}
     test = "test_always.py::test_makes_two_forks"
     factory_label = f"tigris_fork_factory fork of test {test}"
     extra = saved[factory_label]
@@ -188,29 +190,29 @@ def test_keep_always_writes_every_fork_to_a_folder_of_its_own(pytester: pytest.P
 
 
 def test_keep_never_writes_nothing(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EXPORT_OUT", str(out_dir(pytester)))
     pytester.makepyfile(test_export=SUITE)
 
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester))
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester))
 
     result.assert_outcomes(passed=1, failed=1)
     assert not (basetemp(pytester) / "pytest-tigris").exists()
-    assert SAVED.findall(output(result)) == []
+    assert SAVED.findall(result.text) == []
 
 
 def test_a_remote_endpoint_keeps_its_aws_line_and_writes_no_folder(
-    pytester: pytest.Pytester, standalone: Standalone, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner, standalone: Standalone, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed = standalone.make_seed({"data/hello.txt": b"hello", "manifest.json": b"{}"})
     monkeypatch.setenv("EXPORT_OUT", str(out_dir(pytester)))
     pytester.makepyfile(test_export=SUITE)
 
-    result = run(pytester, *standalone.args(seed), "--tigris-keep=failed")
+    result = inner.run(*standalone.args(seed), "--tigris-keep=failed")
 
     result.assert_outcomes(passed=1, failed=1)
-    text = output(result)
+    text = result.text
     (kept,) = standalone.buckets(seed)
     assert f"aws s3 ls s3://{kept} --endpoint-url {standalone.endpoint}" in text
     assert SAVED.findall(text) == []
@@ -225,7 +227,7 @@ def test_fails(tigris_fork):
 
 
 def test_saved_folders_are_retired_with_old_runs_like_tmp_path(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Without --basetemp, pytest numbers a base temp per run under the temp root and keeps the
     # last three (tmp_path_retention_count): the saved folders go with them.
@@ -234,9 +236,10 @@ def test_saved_folders_are_retired_with_old_runs_like_tmp_path(
     pytester.makepyfile(test_fails=FAILS)
     seed = seed_dir(pytester)
 
+    # Processes of their own: an in-process run always gets a --basetemp.
     for _ in range(4):
         done = subprocess.run(
-            inner_pytest("--tigris-seed-dir", seed, "--tigris-keep=failed"),
+            inner_command("--tigris-seed-dir", seed, "--tigris-keep=failed"),
             cwd=pytester.path,
             capture_output=True,
             text=True,

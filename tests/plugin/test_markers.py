@@ -1,7 +1,7 @@
 """A marker that cannot work errors its own test, the same with and without xdist (issue 11,
 item 13); pytest-tigris errors raised in a test's code are one line, not a traceback.
 
-Without xdist the inner runs are in-process; with ``-n 2`` they are separate processes.
+The inner runs are in-process (``tests.inner``), with and without ``-n 2``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.helpers import isolate_env
+from tests.inner import Inner, InnerResult
 
 XDIST = pytest.mark.parametrize("n", [0, 2], ids=["no-xdist", "n2"])
 SUITE = """
@@ -69,21 +69,17 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _project(monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> None:
-    isolate_env(monkeypatch)
-    pytester.makeini("[pytest]\n")
+@pytest.fixture
+def project(inner: Inner, pytester: pytest.Pytester) -> Inner:
     pytester.makepyfile(test_markers=SUITE.replace("{run}", RUN_ID))
+    return inner
 
 
-def run(pytester: pytest.Pytester, n: int) -> pytest.RunResult:
-    args = ["-p", "no:randomly", "--tigris-run-id", RUN_ID]
-    if n:
-        return pytester.runpytest_subprocess(*args, "-n", str(n))
-    return pytester.runpytest(*args)
+def run(project: Inner, n: int) -> InnerResult:
+    return project.run("--tigris-run-id", RUN_ID, n=n)
 
 
-def sections(result: pytest.RunResult) -> dict[str, list[str]]:
+def sections(result: InnerResult) -> dict[str, list[str]]:
     """Each ``_ ERROR at setup of X _`` / ``_ X _`` section of the report: its lines (without
     the ``[gw0] linux -- Python ...`` line xdist adds)."""
     found: dict[str, list[str]] = {}
@@ -100,8 +96,10 @@ def sections(result: pytest.RunResult) -> dict[str, list[str]]:
 
 
 @XDIST
-def test_a_bad_marker_errors_its_own_test_with_one_line(pytester: pytest.Pytester, n: int) -> None:
-    result = run(pytester, n)
+def test_a_bad_marker_errors_its_own_test_with_one_line(
+    project: Inner, pytester: pytest.Pytester, n: int
+) -> None:
+    result = run(project, n)
 
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
     result.assert_outcomes(passed=2, failed=1, errors=5)
@@ -113,8 +111,10 @@ def test_a_bad_marker_errors_its_own_test_with_one_line(pytester: pytest.Pyteste
 
 
 @XDIST
-def test_a_bad_factory_snapshot_is_one_line_at_the_call(pytester: pytest.Pytester, n: int) -> None:
-    result = run(pytester, n)
+def test_a_bad_factory_snapshot_is_one_line_at_the_call(
+    project: Inner, pytester: pytest.Pytester, n: int
+) -> None:
+    result = run(project, n)
 
     source = (pytester.path / "test_markers.py").read_text().splitlines()
     line = source.index('    tigris_fork_factory.fork(snapshot="bad")') + 1

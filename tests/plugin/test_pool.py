@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.inner import Inner
 from tests.plugin.test_reporting import (
     Standalone,
     out_dir,
-    output,
-    run,
     standalone,  # noqa: F401 (a fixture)
     summary_counts,
 )
@@ -64,6 +63,7 @@ def lines(out: object, prefix: str) -> list[str]:
 @pytest.mark.parametrize("pool", ["0", "3"])
 def test_every_test_gets_a_fresh_fork_and_nothing_leaks(
     pytester: pytest.Pytester,
+    inner: Inner,
     standalone: Standalone,  # noqa: F811 (the fixture imported above)
     pool: str,
     n: int,
@@ -73,9 +73,9 @@ def test_every_test_gets_a_fresh_fork_and_nothing_leaks(
     pytester.makeconftest(CONFTEST.format(out=str(out)))
     pytester.makepyfile(test_pool=SUITE.format(out=str(out)))
 
-    result = run(pytester, *standalone.args(seed), f"--tigris-pool={pool}", n=n)
+    result = inner.run(*standalone.args(seed), f"--tigris-pool={pool}", n=n)
 
-    text = output(result)
+    text = result.text
     result.assert_outcomes(passed=6)
     handed_out = sorted((out / f"fork-{i}").read_text() for i in range(6))
     assert len(set(handed_out)) == 6
@@ -94,11 +94,11 @@ def test_every_test_gets_a_fresh_fork_and_nothing_leaks(
     assert standalone.s3.list_objects_v2(Bucket=seed)["KeyCount"] == 1
 
 
-def test_a_bad_pool_size_is_one_line(pytester: pytest.Pytester) -> None:
+def test_a_bad_pool_size_is_one_line(pytester: pytest.Pytester, inner: Inner) -> None:
     pytester.makepyfile(test_x="def test_x(tigris_fork):\n    pass\n")
-    result = run(pytester, "--tigris-pool=many")
+    result = inner.run("--tigris-pool=many")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    text = output(result)
+    text = result.text
     assert (
         "--tigris-pool='many' is not valid: give a number of ready forks from 0 (no pool) to 32"
         in text

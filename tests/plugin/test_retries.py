@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import boto3
@@ -11,7 +10,7 @@ import tigris_boto3_ext
 from botocore.config import Config
 
 from pytest_tigris.emulator import EmulatorProcess
-from tests.helpers import isolate_env
+from tests.inner import Inner
 
 SEED = "retry-seed"
 INNER = """
@@ -32,7 +31,7 @@ def test_fork(tigris_fork, n):
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_hundred_forks_pass_with_ten_percent_faults(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workers: int
+    pytester: pytest.Pytester, inner: Inner, tmp_path: Path, workers: int
 ) -> None:
     seed_dir = tmp_path / "seed"
     (seed_dir / "data").mkdir(parents=True)
@@ -42,21 +41,12 @@ def test_hundred_forks_pass_with_ten_percent_faults(
     # DeleteBucket that happened although the client saw an error).
     faults = "slowdown=0.04,error=0.04,late=0.02,seed=11"
     with EmulatorProcess(seed=SEED, seed_dir=seed_dir, faults=faults) as emulator:
-        isolate_env(monkeypatch)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", emulator.endpoint_url)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+        inner.setenv(AWS_ENDPOINT_URL_S3=emulator.endpoint_url)
+        inner.setenv(AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s")
         pytester.makepyfile(test_inner=INNER)
-        args = ["-p", "no:cacheprovider", "--tigris-seed", SEED]
-        if workers:
-            args += ["-n", str(workers)]
-        result = pytester.runpytest_subprocess(*args, timeout=600)
+        result = inner.run("--tigris-seed", SEED, n=workers)
         result.assert_outcomes(passed=100)
-        summary = re.search(
-            r"forks: (\d+) created, (\d+) deleted, 0 kept, (\d+) leaked", str(result.stdout)
-        )
-        assert summary is not None, str(result.stdout)
-        assert summary[1] == "100" and summary[2] == "100" and summary[3] == "0"
+        assert result.fork_summary() == (100, 100, 0, 0)
 
         # The endpoint still injects faults: check with a patient client.
         client = boto3.client(

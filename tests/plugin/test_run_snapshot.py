@@ -9,6 +9,7 @@ import pytest
 import tigris_boto3_ext
 
 from tests.helpers import body, create_snapshot_bucket, force_delete
+from tests.inner import Inner
 
 INNER = """
 def test_write(tigris_fork):
@@ -19,7 +20,7 @@ def test_write(tigris_fork):
 
 def test_run_snapshot_is_deleted_and_kept_forks_survive(
     pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
+    inner: Inner,
     emulator: Any,
     s3: Any,
     unique: Callable[[str], str],
@@ -28,18 +29,10 @@ def test_run_snapshot_is_deleted_and_kept_forks_survive(
     create_snapshot_bucket(s3, seed)
     s3.put_object(Bucket=seed, Key="k", Body=b"seed")
     own = tigris_boto3_ext.get_snapshot_version(tigris_boto3_ext.create_snapshot(s3, seed, "mine"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    inner.setenv(AWS_ACCESS_KEY_ID="test-key", AWS_SECRET_ACCESS_KEY="test-secret")
     pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "--tigris-endpoint",
-        emulator.endpoint_url,
-        "--tigris-seed",
-        seed,
-        "--tigris-keep",
-        "failed",
+    result = inner.run(
+        "--tigris-endpoint", emulator.endpoint_url, "--tigris-seed", seed, "--tigris-keep", "failed"
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*1 created, 0 deleted, 1 kept, 0 leaked*"])

@@ -8,18 +8,15 @@
   nothing created on the endpoint (item 5).
 - 4 xdist workers x 50 forks on one emulator: no collision, no cross-talk, no leak (item 7).
 
-Inner suites run as real ``pytest`` processes (each in a process group of its own, killed if
-it overruns) against the session's standalone emulator, a keyed emulator, a plain moto
-server, a closed port or a web server that is not S3.
+Inner suites run in-process (``tests.inner``) against the session's standalone emulator, a
+keyed emulator, a plain moto server, a closed port or a web server that is not S3.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -46,9 +43,9 @@ from tests.helpers import (
     create_snapshot_bucket,
     force_delete,
     fork,
-    inner_pytest,
     make_client,
 )
+from tests.inner import Inner, InnerResult
 
 SEED_OBJECTS = {"manifest.json": b'{"n": 2}', "shared.txt": b"seed\n", "data/a.txt": b"alpha\n"}
 SUMMARY = re.compile(r"forks: (\d+) created, (\d+) deleted, (\d+) kept, (\d+) leaked")
@@ -76,20 +73,14 @@ def test_uses(tigris_fork, i):
 
 # -- inner runs -----------------------------------------------------------------------------
 @dataclass
-class Result:
-    code: int
-    output: str
-
-
-@dataclass
 class Project:
-    """A folder with an inner suite, run as ``python -m pytest`` against some endpoint."""
+    """An inner suite (``tests.inner``), run against some endpoint."""
 
-    path: Path
+    inner: Inner
     out: Path
 
     def write(self, name: str, source: str) -> None:
-        (self.path / name).write_text(source, encoding="utf-8")
+        (self.inner.path / name).write_text(source, encoding="utf-8")
 
     def records(self) -> list[str]:
         """Names of the buckets inner tests were given."""
@@ -102,68 +93,35 @@ class Project:
         seed: str | None = None,
         n: int = 0,
         env: dict[str, str] | None = None,
-        timeout: float = 120,
-    ) -> Result:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV)}
-        environ.update(
-            AWS_ACCESS_KEY_ID="test-key",
-            AWS_SECRET_ACCESS_KEY="test-secret",
-            SAFETY_OUT=str(self.out),
-            PYTHONUNBUFFERED="1",
-        )
+    ) -> InnerResult:
+        environ = {
+            "AWS_ACCESS_KEY_ID": "test-key",
+            "AWS_SECRET_ACCESS_KEY": "test-secret",
+            "SAFETY_OUT": str(self.out),
+        }
         if endpoint is not None:
             environ["AWS_ENDPOINT_URL_S3"] = endpoint
         if seed is not None:
             environ["PYTEST_TIGRIS_SEED"] = seed
         environ.update(env or {})
-        command = inner_pytest(*args, workers=n)
-        process = subprocess.Popen(
-            command,
-            cwd=self.path,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        out, timed_out = b"", False
-        try:
-            out, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            # Unreaped, the controller still holds its pid, which is the group's id.
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.communicate(timeout=10)
-        if timed_out:
-            pytest.fail(f"the inner run did not end within {timeout} s")
-        return Result(process.returncode, out.decode("utf-8", errors="replace"))
+        return self.inner.run(*args, n=n, env=environ)
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    path = tmp_path / "project"
-    path.mkdir()
-    # An ini file of its own, so the inner rootdir never climbs into an outer configuration.
-    (path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    (path / "test_inner.py").write_text(USES_FORK, encoding="utf-8")
-    out = tmp_path / "out"
-    out.mkdir()
-    return Project(path, out)
+def project(inner: Inner) -> Project:
+    inner.pytester.makepyfile(test_inner=USES_FORK)
+    return Project(inner, inner.pytester.mkdir("out"))
 
 
-def error_lines(result: Result) -> list[str]:
-    return [line for line in result.output.splitlines() if "pytest-tigris:" in line]
+def error_lines(result: InnerResult) -> list[str]:
+    return [line for line in result.text.splitlines() if "pytest-tigris:" in line]
 
 
-def assert_one_line_usage_error(result: Result, project: Project, *needles: str) -> str:
+def assert_one_line_usage_error(result: InnerResult, project: Project, *needles: str) -> str:
     """Exit code 4, no traceback, one ``pytest-tigris:`` line holding every needle, no test
     given a bucket; returns the line."""
-    text = result.output
-    assert result.code == pytest.ExitCode.USAGE_ERROR, text
+    text = result.text
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, text
     assert "Traceback" not in text, text
     assert "INTERNALERROR" not in text, text
     lines = error_lines(result)
@@ -445,12 +403,9 @@ def test_a_plain_s3_server_fails_the_run_in_one_line(
         env={"AWS_DEFAULT_REGION": "us-east-1"},
     )
 
-    text = result.output
-    assert result.code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.TESTS_FAILED), text
-    assert "Traceback" not in text and "INTERNALERROR" not in text, text
-    lines = error_lines(result)
-    assert len(lines) == 1, text
-    assert plain_s3 in lines[0] and "Tigris" in lines[0] and "fork" in lines[0], text
+    # The seed's HeadBucket has no Tigris header: found before any test runs, in one line.
+    line = assert_one_line_usage_error(result, project, plain_s3, "does not speak Tigris")
+    assert "it cannot fork buckets" in line, line
     assert project.records() == [], "a test was handed a bucket that is not a fork"
     assert bucket_names(s3) == {"plain-seed"}
     assert body(s3, "plain-seed", "data.txt") == b"seed"
@@ -538,7 +493,7 @@ def test_a_seed_without_snapshots_says_how_to_enable_them(
     result = project.run(endpoint=emulator.endpoint_url, seed=plain)
 
     line = assert_one_line_usage_error(result, project, plain, "not snapshot-enabled")
-    assert "snapshot_enabled=True" in line or "enable snapshots" in line
+    assert "enable snapshots on it" in line and "snapshot_enabled=True" in line, line
     assert bucket_names(s3) == before
 
 
@@ -558,7 +513,7 @@ def test_wrong_credentials_are_access_denied_naming_the_variables(
     assert_one_line_usage_error(
         result, project, "Access Denied", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"
     )
-    assert SECRET_KEY not in result.output and bad_secret not in result.output
+    assert SECRET_KEY not in result.text and bad_secret not in result.text
     assert State.of(keyed.s3, keyed.seed) == before
 
 
@@ -569,19 +524,26 @@ def test_an_endpoint_refusing_connections_is_named(project: Project) -> None:
     result = project.run(endpoint=url, seed="any-seed")
 
     line = assert_one_line_usage_error(result, project, "Connection refused", url)
-    assert "--tigris-endpoint" in line or "AWS_ENDPOINT_URL_S3" in line
+    assert "check --tigris-endpoint / AWS_ENDPOINT_URL_S3" in line, line
     assert time.monotonic() - started < 30, "a refused connection should fail at once"
 
 
-@pytest.mark.parametrize("status", [200, 404])
-def test_an_endpoint_that_is_not_s3_is_named(project: Project, status: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "problem"),
+    [
+        # HeadBucket "succeeds", without the header every Tigris bucket answers with.
+        (200, "does not speak Tigris (HeadBucket has no X-Tigris-Enable-Snapshot header)"),
+        # HeadBucket fails, and the answer is a web page without S3's headers.
+        (404, "does not speak S3 (HTTP 404 without S3 headers)"),
+    ],
+)
+def test_an_endpoint_that_is_not_s3_is_named(project: Project, status: int, problem: str) -> None:
     with web_server(status) as url:
         result = project.run(endpoint=url, seed="any-seed")
 
+    # Whatever the page's status, the line blames the endpoint, not the seed.
     line = assert_one_line_usage_error(result, project, url)
-    # Whatever the page's status, the line must blame the endpoint, not the seed.
-    assert "does not speak" in line, line
-    assert "S3" in line or "Tigris" in line, line
+    assert f"pytest-tigris: {url} {problem}: " in line, line
 
 
 BAD_MARKERS = {
@@ -608,8 +570,8 @@ def test_a_bad_marker_errors_its_test_with_one_line(
 
     # The marker is that test's problem (issue 11, item 13): it errors at setup, given no
     # fork, and the project's other tests run.
-    text = result.output
-    assert result.code == pytest.ExitCode.TESTS_FAILED, text
+    text = result.text
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, text
     assert "Traceback" not in text and "INTERNALERROR" not in text, text
     (line,) = error_lines(result)
     shown = BAD_MARKERS[bad].replace('"', "'")
@@ -656,8 +618,8 @@ def test_a_fork_name_that_is_taken_is_one_line_and_the_bucket_is_spared(
     else:
         # Found while tests run: a worker cannot stop the run, so each test that asked for a
         # fork fails with the same single line, and the controller sets exit code 4.
-        text = result.output
-        assert result.code == pytest.ExitCode.USAGE_ERROR, text
+        text = result.text
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, text
         assert "Traceback" not in text and "INTERNALERROR" not in text, text
         messages = {line.split("pytest-tigris: ", 1)[1] for line in error_lines(result)}
         messages = {m for m in messages if not m.endswith("...")}  # the short summary
@@ -667,7 +629,7 @@ def test_a_fork_name_that_is_taken_is_one_line_and_the_bucket_is_spared(
         assert project.records() == []
     assert "global" in line
     # Nothing may suggest deleting a bucket that is someone else's.
-    assert f"s3://{taken}" not in result.output, result.output
+    assert f"s3://{taken}" not in result.text, result.text
     assert_untouched(s3, taken, b"someone else's")
     assert State.of(s3, seed) == before
 
@@ -689,7 +651,7 @@ def test_a_default_fork_name_that_is_taken_is_retried_and_the_bucket_is_spared(
 
     result = project.run("--tigris-run-id", "collide1", endpoint=emulator.endpoint_url, seed=seed)
 
-    assert result.code == pytest.ExitCode.OK, result.output
+    assert result.ret == pytest.ExitCode.OK, result.text
     used = project.records()
     assert len(used) == 3 and taken not in used
     assert_untouched(s3, taken, b"someone else's")
@@ -723,14 +685,14 @@ def test_a_kept_fork_of_an_earlier_run_with_the_same_run_id_is_neither_reused_no
     first = project.run(
         *args, endpoint=emulator.endpoint_url, seed=seed, env={"SAFETY_RUN": "first"}
     )
-    assert first.code == pytest.ExitCode.TESTS_FAILED, first.output
+    assert first.ret == pytest.ExitCode.TESTS_FAILED, first.text
     kept = json.loads((project.out / "first.json").read_text())["name"]
     assert_untouched(s3, kept, b"kept by the first run")
     second = project.run(
         *args, endpoint=emulator.endpoint_url, seed=seed, env={"SAFETY_RUN": "second"}
     )
 
-    assert second.code == pytest.ExitCode.OK, second.output
+    assert second.ret == pytest.ExitCode.OK, second.text
     seen = json.loads((project.out / "second.json").read_text())
     # A fresh fork of the seed under a new name, not the first run's kept fork...
     assert seen["keys"] == sorted(SEED_OBJECTS), "the second run was handed a used bucket"
@@ -784,18 +746,18 @@ def test_four_workers_fifty_forks_no_collision_no_cross_talk_no_leak(
         seed=seed,
         n=4,
         env={"SAFETY_SEED_OBJECTS": json.dumps(seed_objects)},
-        timeout=180,
     )
 
-    assert result.code == pytest.ExitCode.OK, result.output
-    assert re.search(r"\b50 passed\b", result.output), result.output
+    assert result.ret == pytest.ExitCode.OK, result.text
+    assert re.search(r"\b50 passed\b", result.text), result.text
     names = project.records()
     assert len(names) == len(set(names)) == 50
     assert all(parse_fork_name(name) for name in names)
     workers = {(project.out / f"{name}.fork").read_text() for name in names}
-    assert workers <= {"gw0", "gw1", "gw2", "gw3"} and len(workers) > 1, workers
-    counts = SUMMARY.findall(result.output)
-    assert counts == [("50", "50", "0", "0")], result.output
+    # xdist's first batch gives each of the four workers tests of its own.
+    assert workers == {"gw0", "gw1", "gw2", "gw3"}, workers
+    counts = SUMMARY.findall(result.text)
+    assert counts == [("50", "50", "0", "0")], result.text
     assert tx.list_forks(s3, seed)["buckets"] == []
     assert bucket_names(s3) == before
     assert {k: body(s3, seed, k) for k in SEED_OBJECTS} == SEED_OBJECTS

@@ -1,4 +1,8 @@
-"""No secret key, session token or signature ever reaches the output, at any verbosity."""
+"""No secret key, session token or signature ever reaches the output, at any verbosity.
+
+The inner runs are processes of their own (``tests.inner``): what pytest-tigris masks is set up
+once per process (a log record factory, the secrets it knows), and a fresh ``pytest`` process is
+what a user runs."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Any
 import pytest
 
 from pytest_tigris.emulator import EmulatorProcess
-from tests.helpers import SEED, isolate_env
+from tests.helpers import SEED
+from tests.inner import Inner
 
 SECRET = "tsec_VerySecretValue42"
 TOKEN = "tok_SessionTokenValue77"
@@ -36,26 +41,22 @@ def test_passes(tigris_bucket):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_secrets_never_appear_in_output(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    unique: Callable[[str], str],
-    workers: int,
+    pytester: pytest.Pytester, inner: Inner, unique: Callable[[str], str], workers: int
 ) -> None:
     with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
-        isolate_env(monkeypatch)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", emulator.endpoint_url)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tid_Visible")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-        monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+        inner.setenv(
+            AWS_ENDPOINT_URL_S3=emulator.endpoint_url,
+            AWS_ACCESS_KEY_ID="tid_Visible",
+            AWS_SECRET_ACCESS_KEY=SECRET,
+            AWS_SESSION_TOKEN=TOKEN,
+        )
         pytester.makepyfile(test_inner=INNER)
         args = [
-            "-p", "no:cacheprovider", "--tigris-seed", SEED, "--tigris-keep", "failed",
+            "--tigris-seed", SEED, "--tigris-keep", "failed",
             "-vv", "--tb=long", "-l", "-rA",
             "--log-level=DEBUG", "-o", "log_cli=true", "--log-cli-level=DEBUG",
         ]  # fmt: skip
-        if workers:
-            args += ["-n", str(workers)]
-        result = pytester.runpytest_subprocess(*args, timeout=300)
+        result = inner.run(*args, n=workers, subprocess=True)
         result.assert_outcomes(passed=1, failed=1)
         output = str(result.stdout) + str(result.stderr)
         assert "kept fork" in output and "tigris: backend=remote" in output
@@ -108,21 +109,17 @@ def test_marked_skip():
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_skip_and_xfail_reasons_are_masked_and_stay_skips(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
+    pytester: pytest.Pytester, inner: Inner, workers: int
 ) -> None:
     with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
-        isolate_env(
-            monkeypatch,
+        inner.setenv(
             AWS_ENDPOINT_URL_S3=emulator.endpoint_url,
             AWS_ACCESS_KEY_ID="tid_Visible",
             AWS_SECRET_ACCESS_KEY=SECRET,
         )
         pytester.makepyfile(test_inner=SKIPS.format(secret=SECRET))
-        args = ["-p", "no:cacheprovider", "-p", "no:randomly", "--tigris-seed", SEED]
-        args += ["-v", "-rsx", "--junitxml", "junit.xml"]
-        if workers:
-            args += ["-n", str(workers)]
-        result = pytester.runpytest_subprocess(*args, timeout=300)
+        args = ["--tigris-seed", SEED, "-v", "-rsx", "--junitxml", "junit.xml"]
+        result = inner.run(*args, n=workers, subprocess=True)
 
     output = str(result.stdout) + str(result.stderr)
     assert result.ret == pytest.ExitCode.OK, output
@@ -161,22 +158,19 @@ def test_logs_and_warns(tigris_fork):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_secrets_are_masked_in_logs_warnings_junitxml_and_the_debug_log(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int
+    pytester: pytest.Pytester, inner: Inner, workers: int
 ) -> None:
     with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
-        isolate_env(
-            monkeypatch,
+        inner.setenv(
             AWS_ENDPOINT_URL_S3=emulator.endpoint_url,
             AWS_ACCESS_KEY_ID="tid_Visible",
             AWS_SECRET_ACCESS_KEY=SECRET,
         )
         pytester.makepyfile(test_inner=LOGS_AND_WARNINGS)
-        args = ["-p", "no:cacheprovider", "-p", "no:randomly", "--tigris-seed", SEED, "-rA"]
+        args = ["--tigris-seed", SEED, "-rA"]
         args += ["--log-cli-level=DEBUG", "--log-file=run.log", "--log-file-level=DEBUG"]
         args += ["--junitxml=junit.xml", "--debug=debug.log"]
-        if workers:
-            args += ["-n", str(workers)]
-        result = pytester.runpytest_subprocess(*args, timeout=300)
+        result = inner.run(*args, n=workers, subprocess=True)
 
     output = str(result.stdout) + str(result.stderr)
     result.assert_outcomes(passed=1, warnings=1)

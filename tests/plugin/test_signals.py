@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import isolate_env
+from tests.inner import Inner, InnerResult
 
 XDIST = pytest.mark.parametrize("n", [0, 2], ids=["no-xdist", "n2"])
 DEFAULT = "SIG_DFL"
@@ -70,15 +70,13 @@ def test_fork_two(tigris_fork):
 
 
 @pytest.fixture(autouse=True)
-def _project(monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> None:
-    isolate_env(monkeypatch)
-    pytester.makeini("[pytest]\n")
+def _project(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
 
 
-def run(pytester: pytest.Pytester, n: int) -> pytest.RunResult:
-    xdist = ["-n", str(n)] if n else []
-    return pytester.runpytest_subprocess("-p", "no:randomly", *xdist)
+def run(inner: Inner, n: int) -> InnerResult:
+    # A process of its own: the handlers seen are that process's, not this one's.
+    return inner.run(n=n, subprocess=True)
 
 
 def seen(pytester: pytest.Pytester) -> dict[str, str]:
@@ -92,11 +90,11 @@ def processes(n: int) -> list[str]:
 
 @XDIST
 def test_a_run_without_tigris_fixtures_keeps_the_default_handler(
-    pytester: pytest.Pytester, n: int
+    pytester: pytest.Pytester, inner: Inner, n: int
 ) -> None:
     pytester.makepyfile(test_plain=PLAIN)
 
-    result = run(pytester, n)
+    result = run(inner, n)
 
     result.assert_outcomes(passed=2)
     everyone = processes(n) + (["main"] if n else [])
@@ -108,11 +106,11 @@ def test_a_run_without_tigris_fixtures_keeps_the_default_handler(
 
 @XDIST
 def test_a_run_with_tigris_fixtures_interrupts_on_sigterm_then_restores(
-    pytester: pytest.Pytester, n: int
+    pytester: pytest.Pytester, inner: Inner, n: int
 ) -> None:
     pytester.makepyfile(test_uses=USES)
 
-    result = run(pytester, n)
+    result = run(inner, n)
 
     result.assert_outcomes(passed=2)
     everyone = processes(n) + (["main"] if n else [])

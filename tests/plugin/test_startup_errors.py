@@ -1,8 +1,8 @@
 """Start-up and mid-run failures are one line, never a hang, an INTERNALERROR or a traceback.
 
-Inner runs are real ``pytest`` processes (``pytester.runpytest_subprocess``, with and without
-``-n 2``) against the embedded emulator, or against stand-ins for a broken endpoint: a socket
-that accepts and never answers, a TLS server with a self-signed certificate.
+Inner runs (``tests.inner``, in-process, with and without ``-n 2``) use the embedded emulator,
+or stand-ins for a broken endpoint: a socket that accepts and never answers, a TLS server with a
+self-signed certificate.
 """
 
 from __future__ import annotations
@@ -14,63 +14,19 @@ import re
 import shutil
 import socket
 import ssl
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import isolate_env
+from tests.inner import Inner
 
 XDIST = pytest.mark.parametrize("n", [0, 2], ids=["no-xdist", "n2"])
 USES_FORK = "def test_uses(tigris_fork):\n    pass\n"
 PLAIN = "def test_plain():\n    pass\n"
 URL_EXAMPLE = "use e.g. https://t3.storage.dev or http://127.0.0.1:4566"
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester) -> None:
-    isolate_env(monkeypatch)
-    # An ini file of its own, so the inner rootdir never climbs into an outer configuration.
-    pytester.makeini("[pytest]\n")
-
-
-def run(pytester: pytest.Pytester, *args: str, n: int = 0, timeout: float = 120) -> Run:
-    xdist = ["-n", str(n)] if n else []
-    started = time.monotonic()
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:randomly", *xdist, *args, timeout=timeout
-    )
-    return Run(result, time.monotonic() - started)
-
-
-class Run:
-    def __init__(self, result: pytest.RunResult, seconds: float) -> None:
-        self.result = result
-        self.seconds = seconds
-        self.text = "\n".join(result.outlines + result.errlines)
-
-    def messages(self) -> list[str]:
-        """Every ``pytest-tigris:`` message of the run, without pytest's decoration."""
-        found = []
-        for line in self.text.splitlines():
-            if "pytest-tigris: " not in line:
-                continue
-            message = line.split("pytest-tigris: ", 1)[1].removesuffix(" !")
-            found.append(message)
-        return found
-
-    def usage_error(self) -> str:
-        """The run stopped with exit code 4 and one line, no traceback; returns the line."""
-        assert self.result.ret == pytest.ExitCode.USAGE_ERROR, self.text
-        assert "Traceback" not in self.text, self.text
-        assert "INTERNALERROR" not in self.text, self.text
-        messages = self.messages()
-        assert len(messages) == 1, self.text
-        return messages[0]
 
 
 # -- item 4: an endpoint that accepts connections and never answers -------------------------
@@ -103,13 +59,13 @@ def silent_server() -> Iterator[str]:
 
 @XDIST
 def test_an_endpoint_that_never_answers_fails_within_15_seconds(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, n: int
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch, n: int
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tid_startup")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tsec_startup")
     pytester.makepyfile(test_uses=USES_FORK)
     with silent_server() as url:
-        done = run(pytester, "--tigris-endpoint", url, n=n, timeout=60)
+        done = inner.run("--tigris-endpoint", url, n=n, timeout=60)
 
     assert done.usage_error() == (
         f"{url} accepted a connection but sent no answer in 5 s: check --tigris-endpoint / "
@@ -128,21 +84,23 @@ def test_an_endpoint_that_never_answers_fails_within_15_seconds(
     ],
 )
 def test_a_malformed_endpoint_url_is_one_line(
-    pytester: pytest.Pytester, url: str, reason: str
+    pytester: pytest.Pytester, inner: Inner, url: str, reason: str
 ) -> None:
     pytester.makepyfile(test_uses=USES_FORK)
 
-    done = run(pytester, "--tigris-endpoint", url)
+    done = inner.run("--tigris-endpoint", url)
 
     assert done.usage_error() == (
         f"--tigris-endpoint={url!r} is not a valid URL ({reason}): {URL_EXAMPLE}"
     )
 
 
-def test_a_malformed_endpoint_url_is_one_line_under_xdist(pytester: pytest.Pytester) -> None:
+def test_a_malformed_endpoint_url_is_one_line_under_xdist(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
     pytester.makepyfile(test_uses=USES_FORK)
 
-    done = run(pytester, "--tigris-endpoint", "http://localhost:99999", n=2)
+    done = inner.run("--tigris-endpoint", "http://localhost:99999", n=2)
 
     assert done.usage_error() == (
         "--tigris-endpoint='http://localhost:99999' is not a valid URL (port must be a number "
@@ -217,14 +175,14 @@ def tls_server(folder: Path) -> Iterator[str]:
 
 
 def test_an_untrusted_certificate_is_named_with_the_fix(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     pytest.importorskip("cryptography")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tid_startup")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tsec_startup")
     pytester.makepyfile(test_uses=USES_FORK)
     with tls_server(tmp_path) as url:
-        done = run(pytester, "--tigris-endpoint", url, timeout=60)
+        done = inner.run("--tigris-endpoint", url, timeout=60)
 
     assert done.usage_error() == (
         f"the TLS certificate of {url} is not trusted (certificate verify failed: self-signed "
@@ -249,14 +207,14 @@ DOTENV_FIX = {
     ("case", "n"), [("not-utf8", 0), ("garbage", 0), ("quote", 0), ("garbage", 2)]
 )
 def test_a_broken_dotenv_is_one_line_when_tigris_is_used(
-    pytester: pytest.Pytester, case: str, n: int
+    pytester: pytest.Pytester, inner: Inner, case: str, n: int
 ) -> None:
     content, problem = BROKEN_DOTENV[case]
     dotenv = pytester.path / ".env.local"
     dotenv.write_bytes(content)
     pytester.makepyfile(test_uses=USES_FORK)
 
-    done = run(pytester, n=n)
+    done = inner.run(n=n)
 
     assert done.usage_error() == f"{dotenv} {problem}: {DOTENV_FIX[case]}"
 
@@ -264,36 +222,38 @@ def test_a_broken_dotenv_is_one_line_when_tigris_is_used(
 @XDIST
 @pytest.mark.parametrize("case", sorted(BROKEN_DOTENV))
 def test_a_broken_dotenv_does_not_touch_a_run_without_tigris(
-    pytester: pytest.Pytester, case: str, n: int
+    pytester: pytest.Pytester, inner: Inner, case: str, n: int
 ) -> None:
     (pytester.path / ".env.local").write_bytes(BROKEN_DOTENV[case][0])
     pytester.makepyfile(test_plain=PLAIN)
 
-    done = run(pytester, n=n)
+    done = inner.run(n=n)
 
-    assert done.result.ret == pytest.ExitCode.OK, done.text
-    done.result.assert_outcomes(passed=1)
+    assert done.ret == pytest.ExitCode.OK, done.text
+    done.assert_outcomes(passed=1)
     assert done.messages() == [], done.text
     assert not re.search(r"^tigris: ", done.text, re.M), done.text
 
 
 @pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"])
 def test_an_endpoint_variable_that_is_not_a_url_is_named(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variable: str
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
     monkeypatch.setenv(variable, "localhost:4566")
     pytester.makepyfile(test_uses=USES_FORK)
 
-    done = run(pytester)
+    done = inner.run()
 
     assert done.usage_error() == f"{variable}='localhost:4566' is not a URL: {URL_EXAMPLE}"
 
 
-def test_an_endpoint_in_dotenv_is_named_with_the_file(pytester: pytest.Pytester) -> None:
+def test_an_endpoint_in_dotenv_is_named_with_the_file(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
     (pytester.path / ".env.local").write_text("AWS_ENDPOINT_URL=localhost:4566\n")
     pytester.makepyfile(test_uses=USES_FORK)
 
-    done = run(pytester)
+    done = inner.run()
 
     assert done.usage_error() == (
         f"AWS_ENDPOINT_URL (in .env.local)='localhost:4566' is not a URL: {URL_EXAMPLE}"
@@ -302,17 +262,17 @@ def test_an_endpoint_in_dotenv_is_named_with_the_file(pytester: pytest.Pytester)
 
 @XDIST
 def test_an_odd_endpoint_variable_does_not_touch_a_run_without_tigris(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, n: int
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch, n: int
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "localhost:4566")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tid_x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tsec_x")
     pytester.makepyfile(test_plain=PLAIN)
 
-    done = run(pytester, n=n)
+    done = inner.run(n=n)
 
-    assert done.result.ret == pytest.ExitCode.OK, done.text
-    done.result.assert_outcomes(passed=1)
+    assert done.ret == pytest.ExitCode.OK, done.text
+    done.assert_outcomes(passed=1)
     assert done.messages() == [], done.text
     assert not re.search(r"^tigris: ", done.text, re.M), done.text
 
@@ -329,7 +289,7 @@ def _without_root_powers() -> list[str]:
 
 
 @XDIST
-def test_an_unreadable_seed_file_is_named(pytester: pytest.Pytester, n: int) -> None:
+def test_an_unreadable_seed_file_is_named(pytester: pytest.Pytester, inner: Inner, n: int) -> None:
     prefix = _without_root_powers()
     seed = pytester.mkdir("seed")
     (seed / "ok.txt").write_text("fine")
@@ -338,14 +298,12 @@ def test_an_unreadable_seed_file_is_named(pytester: pytest.Pytester, n: int) -> 
     secret.write_text("{}")
     secret.chmod(0)
     pytester.makepyfile(test_uses=USES_FORK)
-    xdist = ["-n", str(n)] if n else []
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"]
 
     try:
-        result = pytester.run(*prefix, *command, *xdist, "--tigris-seed-dir", "seed", timeout=120)
+        # A process of its own: the prefix drops root's power to read any file.
+        done = inner.run("--tigris-seed-dir", "seed", n=n, prefix=prefix, timeout=120)
     finally:
         secret.chmod(0o644)
-    done = Run(result, 0)
 
     assert done.usage_error() == (
         f"--tigris-seed-dir {seed}: cannot read private/locked.json (Permission denied): fix "
@@ -362,7 +320,7 @@ def pytest_tigris_populate_seed(client, bucket):
 
 @XDIST
 def test_an_exception_in_populate_seed_is_one_line_naming_the_hook(
-    pytester: pytest.Pytester, n: int
+    pytester: pytest.Pytester, inner: Inner, n: int
 ) -> None:
     pytester.makeconftest(FAILING_HOOK)
     pytester.makepyfile(
@@ -375,7 +333,7 @@ def test_an_exception_in_populate_seed_is_one_line_naming_the_hook(
         """
     )
 
-    done = run(pytester, n=n)
+    done = inner.run(n=n)
 
     assert done.usage_error() == (
         "pytest_tigris_populate_seed raised FileNotFoundError: fixtures/ is missing "
@@ -424,16 +382,16 @@ def test_after(request, i):
 
 @XDIST
 def test_an_emulator_that_dies_mid_run_is_reported_as_dead(
-    pytester: pytest.Pytester, n: int
+    pytester: pytest.Pytester, inner: Inner, n: int
 ) -> None:
     out = pytester.mkdir("out")
     pytester.makepyfile(test_dies=KILLS_THE_EMULATOR.format(out=str(out)))
 
     # No ready forks made ahead: the count of forks lost with the emulator is then exact.
-    done = run(pytester, "-rN", "--tigris-pool=0", n=n)
+    done = inner.run("-rN", "--tigris-pool=0", n=n)
 
-    done.result.assert_outcomes(passed=1, failed=2)
-    assert done.result.ret == pytest.ExitCode.TESTS_FAILED, done.text
+    done.assert_outcomes(passed=1, failed=2)
+    assert done.ret == pytest.ExitCode.TESTS_FAILED, done.text
     pid = (out / "pid").read_text()
     log = [line.strip() for line in (out / "log.txt").read_text().splitlines() if line.strip()]
     tail = " | ".join(log[-3:])

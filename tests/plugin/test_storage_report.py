@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.inner import Inner
 from tests.plugin import test_reporting as reporting
-from tests.plugin.test_reporting import Standalone, out_dir, output, run, seed_dir
+from tests.plugin.test_reporting import Standalone, out_dir, seed_dir
 
-# The same fixtures as there: an isolated environment, and the standalone emulator.
-_clean_env = reporting._clean_env
+# The same fixture as there: the standalone emulator.
 standalone = reporting.standalone
 
 SECTION_TITLE = re.compile(r"^-+ Captured tigris storage -+$")
@@ -87,18 +87,18 @@ def test_fails_without_tigris():
 
 @pytest.mark.parametrize("n", [0, 2])
 def test_a_failed_test_shows_keys_added_modified_and_deleted(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, n: int
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch, n: int
 ) -> None:
     out = out_dir(pytester)
     monkeypatch.setenv("REPORT_OUT", str(out))
     pytester.makepyfile(test_changes=CHANGES)
 
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester), n=n)
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester), n=n)
 
     result.assert_outcomes(passed=1, failed=2)
     fork = recorded(out, "fork")
     # Only the failed test that used a fork has the section.
-    assert sections(output(result)) == [
+    assert sections(result.text) == [
         [
             f"{title(fork)}: 3 added, 1 modified, 1 deleted",
             "added:",
@@ -137,18 +137,18 @@ def test_changes_many_keys(tigris_fork, tigris_fork_factory):
 
 
 def test_keys_beyond_twenty_are_counted_long_text_is_cut_and_factory_forks_follow(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = out_dir(pytester)
     monkeypatch.setenv("REPORT_OUT", str(out))
     pytester.makepyfile(test_many=MANY)
 
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester))
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester))
 
     result.assert_outcomes(failed=1)
     fork, child, other = (recorded(out, name) for name in ("fork", "child", "other"))
     factory = "tigris_fork_factory fork"
-    assert sections(output(result)) == [
+    assert sections(result.text) == [
         [
             f"{title(fork)}: 26 added, 0 modified, 0 deleted",
             "added:",
@@ -191,7 +191,7 @@ def test_b_fails_after_writing_to_it(tigris_bucket):
 
 @pytest.mark.parametrize("n", [0, 2])
 def test_the_shared_bucket_shows_every_change_since_the_session_began_labelled_as_shared(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, n: int
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch, n: int
 ) -> None:
     out = out_dir(pytester)
     monkeypatch.setenv("REPORT_OUT", str(out))
@@ -199,7 +199,7 @@ def test_the_shared_bucket_shows_every_change_since_the_session_began_labelled_a
     # One worker runs the file's tests in order: the first test's write is in the bucket.
     dist = ["--dist", "loadfile"] if n else []
 
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester), *dist, n=n)
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester), *dist, n=n)
 
     result.assert_outcomes(passed=1, failed=1)
     bucket = recorded(out, "bucket")
@@ -210,7 +210,7 @@ def test_the_shared_bucket_shows_every_change_since_the_session_began_labelled_a
     else:
         assert bucket["worker"] == "m"
         role = "shared tigris_bucket"
-    assert sections(output(result)) == [
+    assert sections(result.text) == [
         [
             f"{role} {bucket['name']} (forked from {bucket['source']} at snapshot "
             f"{bucket['snapshot']}; changes since the session began, by every test that used "
@@ -260,18 +260,18 @@ def test_passes(tigris_fork):
 
 
 def test_setup_errors_count_and_passing_or_xfailed_tests_get_no_section(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = out_dir(pytester)
     monkeypatch.setenv("REPORT_OUT", str(out))
     pytester.makepyfile(test_quiet=QUIET)
 
     # -rA prints the passing test's captured sections too.
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester), "-rA")
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester), "-rA")
 
     result.assert_outcomes(passed=1, failed=1, errors=1, xfailed=1)
     setup, fails = recorded(out, "setup"), recorded(out, "fails")
-    assert sections(output(result)) == [
+    assert sections(result.text) == [
         [
             f"{title(setup)}: 1 added, 0 modified, 0 deleted",
             "added:",
@@ -291,6 +291,7 @@ def test_setup_errors_count_and_passing_or_xfailed_tests_get_no_section(
 )
 def test_report_off_shows_nothing(
     pytester: pytest.Pytester,
+    inner: Inner,
     monkeypatch: pytest.MonkeyPatch,
     args: list[str],
     env: dict[str, str],
@@ -301,18 +302,20 @@ def test_report_off_shows_nothing(
         monkeypatch.setenv(name, value)
     pytester.makepyfile(test_changes=CHANGES)
 
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester), *args)
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester), *args)
 
     result.assert_outcomes(passed=1, failed=2)
-    text = output(result)
+    text = result.text
     assert "Captured tigris storage" not in text, text
     assert "fails on purpose" in text
 
 
-def test_a_bad_report_value_stops_the_run_with_one_line(pytester: pytest.Pytester) -> None:
+def test_a_bad_report_value_stops_the_run_with_one_line(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
     pytester.makepyfile(test_plain="def test_nothing():\n    pass\n")
 
-    result = run(pytester, "--tigris-report=full")
+    result = inner.run("--tigris-report=full")
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert [line for line in result.errlines if line] == [
@@ -320,8 +323,8 @@ def test_a_bad_report_value_stops_the_run_with_one_line(pytester: pytest.Pyteste
     ]
 
 
-def test_help_shows_the_option_and_its_ini_key(pytester: pytest.Pytester) -> None:
-    result = run(pytester, "--help")
+def test_help_shows_the_option_and_its_ini_key(pytester: pytest.Pytester, inner: Inner) -> None:
+    result = inner.run("--help")
 
     assert result.ret == pytest.ExitCode.OK
     text = "\n".join(result.outlines)
@@ -343,30 +346,30 @@ def test_writes_a_secret(tigris_fork):
 
 
 def test_secrets_written_to_a_fork_are_masked_on_a_remote_endpoint(
-    pytester: pytest.Pytester, standalone: Standalone
+    pytester: pytest.Pytester, inner: Inner, standalone: Standalone
 ) -> None:
     seed = standalone.make_seed({"seed.txt": b"seed data"})
     pytester.makepyfile(test_secrets=SECRETS)
 
-    result = run(pytester, *standalone.args(seed))
+    result = inner.run(*standalone.args(seed))
 
     result.assert_outcomes(failed=1)
-    text = output(result)
+    text = result.text
     assert sections(text)[0][1:] == ["added:", "  creds-*** (49 B)", "    | secret=***"]
     assert reporting.SECRET not in text
 
 
 def test_secrets_in_the_environment_are_masked_on_the_embedded_emulator(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, inner: Inner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No endpoint: the run uses the emulator, but the test's code can still see real keys.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", reporting.ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", reporting.SECRET)
     pytester.makepyfile(test_secrets=SECRETS)
 
-    result = run(pytester, "--tigris-seed-dir", seed_dir(pytester))
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester))
 
     result.assert_outcomes(failed=1)
-    text = output(result)
+    text = result.text
     assert sections(text)[0][1:] == ["added:", "  creds-*** (49 B)", "    | secret=***"]
     assert reporting.SECRET not in text
