@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,17 +70,22 @@ def runner(tmp_path: Path, endpoint: Endpoint) -> Iterator[Runner]:
     (project / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     (project / "cleanuphelpers.py").write_text(INNER_HELPERS, encoding="utf-8")
     (project / "test_inner.py").write_text(HELD, encoding="utf-8")
-    runner = Runner(project, endpoint)
+    runner = Runner(project, endpoint, tmp_path / "tmp")
+    runner.tmpdir.mkdir()
     try:
         yield runner
     finally:
         runner.close()
 
 
-def cli(endpoint: Endpoint, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    endpoint: Endpoint, *args: str, tmpdir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as its own process; ``tmpdir``: the temp dir it sees (where runs leave their
+    folders), the machine's when None."""
     return subprocess.run(
         [sys.executable, "-m", "pytest_tigris", *args],
-        env=inner_env(endpoint),
+        env=inner_env(endpoint, tmpdir=tmpdir),
         capture_output=True,
         text=True,
         timeout=120,
@@ -100,15 +104,15 @@ def is_zombie(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def run_folder(run_id: str) -> Path:
-    folders = list(Path(tempfile.gettempdir()).glob(f"pytest-tigris-{run_id}-*"))
+def run_folder(runner: Runner, run_id: str) -> Path:
+    folders = list(runner.tmpdir.glob(f"pytest-tigris-{run_id}-*"))
     assert len(folders) == 1, folders
     return folders[0]
 
 
 # -- item 1: named environments and foreign buckets ------------------------------------------
 def test_env_named_like_a_test_fork_is_refused_and_such_buckets_are_never_swept(
-    endpoint: Endpoint,
+    endpoint: Endpoint, tmp_path: Path
 ) -> None:
     s3 = endpoint.s3
     refused = cli(endpoint, "env", "create", "staging-m-1", "--project", PROJECT, "--seed", SEED)
@@ -135,7 +139,8 @@ def test_env_named_like_a_test_fork_is_refused_and_such_buckets_are_never_swept(
     snapshot(s3, "shop-bucket-x-m-5", "pytest-tigris-otherrun")
     before = endpoint.buckets()
 
-    swept = cli(endpoint, "sweep", "--older-than", "0s")
+    # A temp dir of its own: no other run's folder is reported.
+    swept = cli(endpoint, "sweep", "--older-than", "0s", tmpdir=tmp_path)
 
     assert swept.returncode == 0, swept.stdout + swept.stderr
     assert endpoint.buckets() == before
@@ -167,7 +172,7 @@ def test_sweep_takes_a_zombie_controllers_forks_and_snapshot_only(
     assert snapshot_labels(s3, SEED) == sorted(
         ["nightly", f"pytest-tigris-{dead.run_id}", f"pytest-tigris-{alive.run_id}"]
     )
-    dead_folder = run_folder(dead.run_id)
+    dead_folder = run_folder(runner, dead.run_id)
 
     os.kill(dead.pid, signal.SIGKILL)  # and never waited for: a zombie
     wait_until(lambda: is_zombie(dead.pid), 10, "the killed controller to be a zombie")
@@ -200,7 +205,7 @@ def test_a_reused_pid_does_not_keep_a_dead_run_alive(
 ) -> None:
     dead = runner.start()
     dead_forks = set(wait_for_tests(dead, 3))
-    folder = run_folder(dead.run_id)
+    folder = run_folder(runner, dead.run_id)
     lease = json.loads((folder / "lease.json").read_text())
     assert lease["pid"] == dead.pid
     os.kill(dead.pid, signal.SIGKILL)

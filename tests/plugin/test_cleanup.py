@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -306,9 +305,15 @@ def endpoint_env(endpoint: Endpoint, out: Path | None = None) -> dict[str, str]:
     return env
 
 
-def inner_env(endpoint: Endpoint, out: Path | None = None) -> dict[str, str]:
-    """The outer environment without its AWS/pytest/CI settings, pointed at ``endpoint``."""
-    return inner_environ(**endpoint_env(endpoint, out))
+def inner_env(
+    endpoint: Endpoint, out: Path | None = None, tmpdir: Path | None = None
+) -> dict[str, str]:
+    """The outer environment without its AWS/pytest/CI settings, pointed at ``endpoint``; with
+    ``tmpdir`` as the temp dir, where runs keep their folders and the sweep looks for them."""
+    env = inner_environ(**endpoint_env(endpoint, out))
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    return env
 
 
 def recorded(out: Path, what: str = "fork") -> dict[str, int]:
@@ -323,10 +328,16 @@ def recorded(out: Path, what: str = "fork") -> dict[str, int]:
 
 @dataclass
 class Runner:
-    """Starts inner runs of one project against one endpoint; kills whatever is left after."""
+    """Starts inner runs of one project against one endpoint; kills whatever is left after.
+
+    The runs and the sweep share a temp dir of their own: any other pytest-tigris run on the
+    machine removes the folders of runs that died (in the shared temp dir), which would race
+    with a test that kills a run and then sweeps.
+    """
 
     project: Path
     endpoint: Endpoint
+    tmpdir: Path
     runs: list[Run] = field(default_factory=list)
 
     def write(self, suite: str) -> None:
@@ -343,7 +354,7 @@ class Runner:
             process = subprocess.Popen(
                 command,
                 cwd=self.project,
-                env=inner_env(self.endpoint, out),
+                env=inner_env(self.endpoint, out, self.tmpdir),
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
@@ -357,7 +368,7 @@ class Runner:
         """``pytest-tigris sweep`` as its own process, pointed at the endpoint."""
         return subprocess.run(
             [sys.executable, "-m", "pytest_tigris", "sweep", *args],
-            env=inner_env(self.endpoint),
+            env=inner_env(self.endpoint, tmpdir=self.tmpdir),
             capture_output=True,
             text=True,
             timeout=60,
@@ -368,8 +379,7 @@ class Runner:
         for run in self.runs:
             run.kill()
             # A controller killed outright leaves its run folder behind: remove it.
-            tmp = Path(tempfile.gettempdir())
-            for folder in tmp.glob(f"pytest-tigris-{run.run_id}-*"):
+            for folder in self.tmpdir.glob(f"pytest-tigris-{run.run_id}-*"):
                 shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -392,7 +402,8 @@ def runner(tmp_path: Path, endpoint: Endpoint) -> Iterator[Runner]:
     # An ini file of its own, so the inner rootdir never climbs into an outer configuration.
     (project / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     (project / "cleanuphelpers.py").write_text(INNER_HELPERS, encoding="utf-8")
-    runner = Runner(project, endpoint)
+    runner = Runner(project, endpoint, tmp_path / "tmp")
+    runner.tmpdir.mkdir()
     try:
         yield runner
     finally:
