@@ -61,6 +61,26 @@ FOREIGN_ENV = (
     "BUILD_TAG",
 )
 SUMMARY = re.compile(r"forks: (\d+) created, (\d+) deleted, (\d+) kept, (\d+) leaked")
+# A conftest for inner runs against an endpoint that injects faults: botocore's standard
+# retries sleep up to seconds between attempts. What is under test is that the plugin's
+# requests are retried and nothing leaks, not botocore's timing (tests/emulator/test_faults.py
+# does the same); every process of the run (xdist workers too) loads it.
+NO_RETRY_BACKOFF = """
+import botocore.retries.standard
+import pytest
+
+_PATCH = pytest.MonkeyPatch()
+
+
+def pytest_configure(config):
+    _PATCH.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0
+    )
+
+
+def pytest_unconfigure(config):
+    _PATCH.undo()
+"""
 
 
 def inner_args(*args: str, n: int = 0, cache: bool = False) -> list[str]:

@@ -3,7 +3,7 @@
 Real processes throughout: a standalone emulator stands in for Tigris, the CLI runs as its own
 process, and the runs whose leftovers are swept are real inner pytest runs, killed with SIGKILL
 and left unreaped (a zombie, as under a CI container without an init). A run that is not
-killed is in-process (``tests.inner``).
+killed, and the snapshot command under late errors, are in-process.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.retries.standard
 import pytest
 from botocore.config import Config
 
+from pytest_tigris.cli import main
 from pytest_tigris.emulator import EmulatorProcess
 from tests.helpers import call_with, fork, make_client, snapshot
-from tests.inner import Inner
+from tests.inner import NO_RETRY_BACKOFF, Inner, foreign
 from tests.plugin.test_cleanup import (
     INNER_HELPERS,
     SEED,
@@ -247,14 +249,26 @@ def patient_client(endpoint_url: str) -> Any:
     )
 
 
-def test_snapshot_command_takes_one_snapshot_despite_late_errors(tmp_path: Path) -> None:
+def test_snapshot_command_takes_one_snapshot_despite_late_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process (the command's process plays no part here), without botocore's sleeps between
+    # retries: what is under test is that a retried snapshot is taken once, not the timing.
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0
+    )
     with EmulatorProcess(seed=SEED, faults="late=0.4,seed=1") as emulator:
         endpoint = Endpoint(emulator.endpoint_url, patient_client(emulator.endpoint_url))
+        for name in [name for name in os.environ if foreign(name)]:
+            monkeypatch.delenv(name)
+        for name, value in endpoint_env(endpoint).items():
+            monkeypatch.setenv(name, value)
         versions = []
         for i in range(10):
-            result = cli(endpoint, "snapshot", SEED, "--name", f"nightly-{i}")
-            assert result.returncode == 0, result.stderr
-            versions.append(result.stdout.strip())
+            code = main(["snapshot", SEED, "--name", f"nightly-{i}"])
+            out, err = capsys.readouterr()
+            assert code == 0, err
+            versions.append(out.strip())
         listed = call_with(endpoint.s3, {"X-Tigris-Snapshot": SEED}, "list_buckets")["Buckets"]
         assert sorted(b["Name"] for b in listed) == sorted(
             f"{v}; name=nightly-{i}" for i, v in enumerate(versions)
@@ -264,6 +278,7 @@ def test_snapshot_command_takes_one_snapshot_despite_late_errors(tmp_path: Path)
 def test_a_run_leaves_no_snapshot_despite_late_errors(inner: Inner) -> None:
     with EmulatorProcess(seed=SEED, faults="late=0.3,seed=1") as emulator:
         endpoint = Endpoint(emulator.endpoint_url, patient_client(emulator.endpoint_url))
+        inner.pytester.makeconftest(NO_RETRY_BACKOFF)
         inner.pytester.makepyfile(
             test_inner="""
 import pytest

@@ -10,7 +10,7 @@ import tigris_boto3_ext
 from botocore.config import Config
 
 from pytest_tigris.emulator import EmulatorProcess
-from tests.inner import Inner
+from tests.inner import NO_RETRY_BACKOFF, Inner
 
 SEED = "retry-seed"
 INNER = """
@@ -43,6 +43,7 @@ def test_hundred_forks_pass_with_ten_percent_faults(
     with EmulatorProcess(seed=SEED, seed_dir=seed_dir, faults=faults) as emulator:
         inner.setenv(AWS_ENDPOINT_URL_S3=emulator.endpoint_url)
         inner.setenv(AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s")
+        pytester.makeconftest(NO_RETRY_BACKOFF)
         pytester.makepyfile(test_inner=INNER)
         result = inner.run("--tigris-seed", SEED, n=workers)
         result.assert_outcomes(passed=100)
