@@ -41,7 +41,7 @@ def test_long_prefixes_are_shortened_with_a_hash_not_truncated() -> None:
     second = make_prefix("a" * 60 + "-two")
     assert first != second
     longest = fork_name(first, "abcdefghij", "gw9999", 999999)
-    assert len(longest) <= 63
+    assert len(longest) == 63  # the longest prefix, run id, worker and number fill a name
     assert valid_bucket_name(longest)
     assert make_prefix("short-seed") == "short-seed"
     assert make_prefix("seed", "Custom") == "custom"
@@ -51,7 +51,8 @@ def test_run_ids_fit_bucket_names() -> None:
     assert normalize_run_id("abc123") == "abc123"
     long_a = normalize_run_id("12345678901-1")
     long_b = normalize_run_id("12345678901-2")
-    assert len(long_a) <= 10 and long_a != long_b
+    # Too long: a hash of the whole id, as long as a run id may be.
+    assert len(long_a) == len(long_b) == 10 and long_a != long_b
     assert normalize_run_id("ABC") == "abc"
     with pytest.raises(ValueError):
         normalize_run_id("---")
@@ -61,19 +62,22 @@ def test_run_ids_fit_bucket_names() -> None:
 
 
 @pytest.mark.parametrize(
-    "environ",
+    ("environ", "expected"),
     [
-        {"GITHUB_RUN_ID": "987654321", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "test"},
-        {"CI_JOB_ID": "4242"},
-        {"CIRCLE_WORKFLOW_JOB_ID": "5a4b-33"},
-        {"BUILDKITE_JOB_ID": "0190-aa"},
-        {"BUILD_TAG": "jenkins-app-17"},
+        # Joined ("987654321-1-test"): not a run id as it is, so a hash of it, 10 characters.
+        (
+            {"GITHUB_RUN_ID": "987654321", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "test"},
+            "hb7brjj7nl",
+        ),
+        ({"CI_JOB_ID": "4242"}, "4242"),  # a run id as it is
+        ({"CIRCLE_WORKFLOW_JOB_ID": "5a4b-33"}, "2naopia7sm"),
+        ({"BUILDKITE_JOB_ID": "0190-aa"}, "tonc4vzdwa"),
+        ({"BUILD_TAG": "jenkins-app-17"}, "4oia7iz3k4"),
     ],
 )
-def test_ci_job_ids_become_run_ids(environ: dict[str, str]) -> None:
-    run = ci_run_id(environ)
-    assert run is not None and 1 <= len(run) <= 10 and run.isalnum()
-    assert ci_run_id(environ) == run  # stable across the job's processes
+def test_ci_job_ids_become_run_ids(environ: dict[str, str], expected: str) -> None:
+    assert ci_run_id(environ) == expected
+    assert ci_run_id(environ) == expected  # stable across the job's processes
 
 
 def test_two_ci_jobs_never_share_a_run_id() -> None:
