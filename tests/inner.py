@@ -202,7 +202,7 @@ class Inner:
                 command = [*prefix, sys.executable, "-m", "pytest", *arguments]
                 result = self.pytester.run(*command, timeout=timeout)
             else:
-                with _process_state_kept(), _interrupted_after(timeout) as late:
+                with process_state_kept(), _interrupted_after(timeout) as late:
                     result = self.pytester.runpytest_inprocess(*arguments, no_reraise_ctrlc=True)
                 if late:
                     pytest.fail(
@@ -214,15 +214,17 @@ class Inner:
 
 
 @contextlib.contextmanager
-def _process_state_kept() -> Iterator[None]:
-    """Start without, and put back, what an in-process run may change for the whole process:
-    boto3's default session (it keeps the first credentials it finds), the secrets pytest-tigris
-    masks in log records (and its log record factory), the SIGTERM handler."""
+def process_state_kept() -> Iterator[None]:
+    """Start without, and put back, what pytest-tigris run in this process (an inner run, a
+    command's ``main()``) may change for the whole process: boto3's default session (it keeps
+    the first credentials it finds), the secrets masked in log records (and the log record
+    factory doing it), the SIGTERM handler."""
     session = boto3.DEFAULT_SESSION
     boto3.DEFAULT_SESSION = None
     client = pytest_tigris.client
     factory = logging.getLogRecordFactory()
     secrets = set(client._secrets)
+    client._secrets.clear()
     installed = client._factory_installed
     sigterm = signal.getsignal(signal.SIGTERM)
     try:

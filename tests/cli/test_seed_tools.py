@@ -1,7 +1,12 @@
-"""``pytest-tigris seed push`` / ``seed pull``, run as commands against a real emulator process."""
+"""``pytest-tigris seed push`` / ``seed pull``, run as commands against a real emulator process.
+
+The commands run in this process (``main()``, with the environment, output and exit code a
+process of their own would have), except where a terminal is needed."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pty
@@ -17,11 +22,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from pytest_tigris.cli import main
 from pytest_tigris.emulator import EmulatorProcess
 from pytest_tigris.emulator.seedfolder import read_seed_folder
 from pytest_tigris.janitor import ForkJanitor
 from pytest_tigris.seeds import SeedToolError, push
 from tests.helpers import call_with, create_snapshot_bucket, make_client
+from tests.inner import process_state_kept
 
 Objects = dict[str, tuple[bytes, str, dict[str, str], dict[str, str]]]
 
@@ -58,15 +65,30 @@ def write_folder(
 
 
 def run_seed(env: dict[str, str], *argv: str, stderr: int | None = None) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_tigris", "seed", *argv],
-        env=env,
-        capture_output=stderr is None,
-        stdout=subprocess.PIPE if stderr is not None else None,
-        stderr=stderr,
-        text=True,
-        timeout=120,
-    )
+    """``pytest-tigris seed ARGV`` with exactly ``env`` as its environment: its exit code and
+    output. ``stderr``: a file descriptor (a terminal) for a process of its own to write to."""
+    if stderr is not None:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest_tigris", "seed", *argv],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=120,
+        )
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, process_state_kept():
+        for name in list(os.environ):
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(["seed", *argv])
+            except SystemExit as exc:  # usage errors
+                code = exc.code
+    command = ["pytest-tigris", "seed", *argv]
+    return subprocess.CompletedProcess(command, code, out.getvalue(), err.getvalue())
 
 
 def state(s3: Any, bucket: str, headers: dict[str, str] | None = None) -> Objects:

@@ -25,7 +25,7 @@ from botocore.config import Config
 from pytest_tigris.cli import main
 from pytest_tigris.emulator import EmulatorProcess
 from tests.helpers import call_with, fork, make_client, snapshot
-from tests.inner import NO_RETRY_BACKOFF, Inner, foreign
+from tests.inner import NO_RETRY_BACKOFF, Inner, foreign, process_state_kept
 from tests.plugin.test_cleanup import (
     INNER_HELPERS,
     SEED,
@@ -265,7 +265,8 @@ def test_snapshot_command_takes_one_snapshot_despite_late_errors(
             monkeypatch.setenv(name, value)
         versions = []
         for i in range(10):
-            code = main(["snapshot", SEED, "--name", f"nightly-{i}"])
+            with process_state_kept():
+                code = main(["snapshot", SEED, "--name", f"nightly-{i}"])
             out, err = capsys.readouterr()
             assert code == 0, err
             versions.append(out.strip())
