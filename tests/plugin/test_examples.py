@@ -16,7 +16,7 @@ import pytest
 
 from pytest_tigris.emulator import EmulatorProcess
 from tests.helpers import keys, make_client
-from tests.inner import inner_environ
+from tests.inner import inner_args, inner_environ
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "examples" / "imagecat"
@@ -28,8 +28,10 @@ STDERR_MARK = "\n--- stderr ---\n"
 
 
 def user_env(**extra: str) -> dict[str, str]:
-    """This environment without what would change an inner run's backend, options or run id."""
-    return inner_environ(**extra)
+    """This environment without what would change an inner run's backend, options or run id,
+    and with the plugins of this machine that have nothing to do with the example turned off
+    (through PYTEST_ADDOPTS: the command stays the README's)."""
+    return inner_environ(PYTEST_ADDOPTS=" ".join(inner_args()), **extra)
 
 
 def run_pytest(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
