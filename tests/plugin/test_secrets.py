@@ -7,7 +7,7 @@ what a user runs."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,15 @@ from tests.inner import Inner
 
 SECRET = "tsec_VerySecretValue42"
 TOKEN = "tok_SessionTokenValue77"
+
+
+@pytest.fixture(scope="module")
+def keyed() -> Iterator[EmulatorProcess]:
+    """A standalone emulator that checks SigV4 against one key pair, like Tigris."""
+    with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
+        yield emulator
+
+
 INNER = """
 import logging
 import urllib.request
@@ -41,31 +50,34 @@ def test_passes(tigris_bucket):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_secrets_never_appear_in_output(
-    pytester: pytest.Pytester, inner: Inner, unique: Callable[[str], str], workers: int
+    pytester: pytest.Pytester,
+    inner: Inner,
+    keyed: EmulatorProcess,
+    unique: Callable[[str], str],
+    workers: int,
 ) -> None:
-    with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
-        inner.setenv(
-            AWS_ENDPOINT_URL_S3=emulator.endpoint_url,
-            AWS_ACCESS_KEY_ID="tid_Visible",
-            AWS_SECRET_ACCESS_KEY=SECRET,
-            AWS_SESSION_TOKEN=TOKEN,
-        )
-        pytester.makepyfile(test_inner=INNER)
-        args = [
-            "--tigris-seed", SEED, "--tigris-keep", "failed",
-            "-vv", "--tb=long", "-l", "-rA",
-            "--log-level=DEBUG", "-o", "log_cli=true", "--log-cli-level=DEBUG",
-        ]  # fmt: skip
-        result = inner.run(*args, n=workers, subprocess=True)
-        result.assert_outcomes(passed=1, failed=1)
-        output = str(result.stdout) + str(result.stderr)
-        assert "kept fork" in output and "tigris: backend=remote" in output
-        assert "botocore" in output  # DEBUG logs of the AWS libraries were shown...
-        assert SECRET not in output  # ...but never the secret,
-        assert TOKEN not in output  # the session token,
-        signed = re.findall(r"(?:X-Amz-Signature|Signature)=([0-9a-f]{16,})", output)
-        assert signed == []  # or a signature.
-        _delete_kept(emulator, re.findall(r"kept fork (\S+):", output))
+    inner.setenv(
+        AWS_ENDPOINT_URL_S3=keyed.endpoint_url,
+        AWS_ACCESS_KEY_ID="tid_Visible",
+        AWS_SECRET_ACCESS_KEY=SECRET,
+        AWS_SESSION_TOKEN=TOKEN,
+    )
+    pytester.makepyfile(test_inner=INNER)
+    args = [
+        "--tigris-seed", SEED, "--tigris-keep", "failed",
+        "-vv", "--tb=long", "-l", "-rA",
+        "--log-level=DEBUG", "-o", "log_cli=true", "--log-cli-level=DEBUG",
+    ]  # fmt: skip
+    result = inner.run(*args, n=workers, subprocess=True)
+    result.assert_outcomes(passed=1, failed=1)
+    output = str(result.stdout) + str(result.stderr)
+    assert "kept fork" in output and "tigris: backend=remote" in output
+    assert "botocore" in output  # DEBUG logs of the AWS libraries were shown...
+    assert SECRET not in output  # ...but never the secret,
+    assert TOKEN not in output  # the session token,
+    signed = re.findall(r"(?:X-Amz-Signature|Signature)=([0-9a-f]{16,})", output)
+    assert signed == []  # or a signature.
+    _delete_kept(keyed, re.findall(r"kept fork (\S+):", output))
 
 
 def _delete_kept(emulator: Any, names: list[str]) -> None:
@@ -109,17 +121,16 @@ def test_marked_skip():
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_skip_and_xfail_reasons_are_masked_and_stay_skips(
-    pytester: pytest.Pytester, inner: Inner, workers: int
+    pytester: pytest.Pytester, inner: Inner, keyed: EmulatorProcess, workers: int
 ) -> None:
-    with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
-        inner.setenv(
-            AWS_ENDPOINT_URL_S3=emulator.endpoint_url,
-            AWS_ACCESS_KEY_ID="tid_Visible",
-            AWS_SECRET_ACCESS_KEY=SECRET,
-        )
-        pytester.makepyfile(test_inner=SKIPS.format(secret=SECRET))
-        args = ["--tigris-seed", SEED, "-v", "-rsx", "--junitxml", "junit.xml"]
-        result = inner.run(*args, n=workers, subprocess=True)
+    inner.setenv(
+        AWS_ENDPOINT_URL_S3=keyed.endpoint_url,
+        AWS_ACCESS_KEY_ID="tid_Visible",
+        AWS_SECRET_ACCESS_KEY=SECRET,
+    )
+    pytester.makepyfile(test_inner=SKIPS.format(secret=SECRET))
+    args = ["--tigris-seed", SEED, "-v", "-rsx", "--junitxml", "junit.xml"]
+    result = inner.run(*args, n=workers, subprocess=True)
 
     output = str(result.stdout) + str(result.stderr)
     assert result.ret == pytest.ExitCode.OK, output
@@ -158,19 +169,18 @@ def test_logs_and_warns(tigris_fork):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_secrets_are_masked_in_logs_warnings_junitxml_and_the_debug_log(
-    pytester: pytest.Pytester, inner: Inner, workers: int
+    pytester: pytest.Pytester, inner: Inner, keyed: EmulatorProcess, workers: int
 ) -> None:
-    with EmulatorProcess(seed=SEED, access_key="tid_Visible", secret_key=SECRET) as emulator:
-        inner.setenv(
-            AWS_ENDPOINT_URL_S3=emulator.endpoint_url,
-            AWS_ACCESS_KEY_ID="tid_Visible",
-            AWS_SECRET_ACCESS_KEY=SECRET,
-        )
-        pytester.makepyfile(test_inner=LOGS_AND_WARNINGS)
-        args = ["--tigris-seed", SEED, "-rA"]
-        args += ["--log-cli-level=DEBUG", "--log-file=run.log", "--log-file-level=DEBUG"]
-        args += ["--junitxml=junit.xml", "--debug=debug.log"]
-        result = inner.run(*args, n=workers, subprocess=True)
+    inner.setenv(
+        AWS_ENDPOINT_URL_S3=keyed.endpoint_url,
+        AWS_ACCESS_KEY_ID="tid_Visible",
+        AWS_SECRET_ACCESS_KEY=SECRET,
+    )
+    pytester.makepyfile(test_inner=LOGS_AND_WARNINGS)
+    args = ["--tigris-seed", SEED, "-rA"]
+    args += ["--log-cli-level=DEBUG", "--log-file=run.log", "--log-file-level=DEBUG"]
+    args += ["--junitxml=junit.xml", "--debug=debug.log"]
+    result = inner.run(*args, n=workers, subprocess=True)
 
     output = str(result.stdout) + str(result.stderr)
     result.assert_outcomes(passed=1, warnings=1)
