@@ -76,12 +76,6 @@ SKIPPED = {
 }
 
 
-def basetemp(pytester: pytest.Pytester) -> Path:
-    """The ``--basetemp`` pytester gave the (only) inner run."""
-    (folder,) = (p for p in pytester.path.glob("runpytest-*") if not p.is_symlink())
-    return folder
-
-
 def files_in(folder: Path) -> dict[str, bytes]:
     return {
         path.relative_to(folder).as_posix(): path.read_bytes()
@@ -109,7 +103,7 @@ def test_a_kept_fork_is_written_to_a_folder_that_the_emulator_loads_back(
     result.assert_outcomes(passed=1, failed=1)
     name = json.loads((out / "fork.json").read_text())["name"]
     # xdist workers have their own base temp inside the run's: the folder is in the run's.
-    folder = basetemp(pytester) / "pytest-tigris" / "test_export.py_test_fails_after_writing"
+    folder = result.basetemp / "pytest-tigris" / "test_export.py_test_fails_after_writing"
     text = result.text
     assert SAVED.findall(text) == [
         (
@@ -166,7 +160,7 @@ def test_keep_always_writes_every_fork_to_a_folder_of_its_own(
     result = inner.run("--tigris-seed-dir", seed_dir(pytester), "--tigris-keep=always")
 
     result.assert_outcomes(passed=2)
-    root = basetemp(pytester) / "pytest-tigris"
+    root = result.basetemp / "pytest-tigris"
     saved = {label: Path(folder) for _, label, folder, _ in SAVED.findall(result.text)}
     test = "test_always.py::test_makes_two_forks"
     factory_label = f"tigris_fork_factory fork of test {test}"
@@ -198,7 +192,7 @@ def test_keep_never_writes_nothing(
     result = inner.run("--tigris-seed-dir", seed_dir(pytester))
 
     result.assert_outcomes(passed=1, failed=1)
-    assert not (basetemp(pytester) / "pytest-tigris").exists()
+    assert not (result.basetemp / "pytest-tigris").exists()
     assert SAVED.findall(result.text) == []
 
 
@@ -216,7 +210,7 @@ def test_a_remote_endpoint_keeps_its_aws_line_and_writes_no_folder(
     (kept,) = standalone.buckets(seed)
     assert f"aws s3 ls s3://{kept} --endpoint-url {standalone.endpoint}" in text
     assert SAVED.findall(text) == []
-    assert not (basetemp(pytester) / "pytest-tigris").exists()
+    assert not (result.basetemp / "pytest-tigris").exists()
 
 
 FAILS = """
