@@ -536,6 +536,7 @@ def test_an_endpoint_refusing_connections_is_named(project: Project) -> None:
         # HeadBucket fails, and the answer is a web page without S3's headers.
         (404, "does not speak S3 (HTTP 404 without S3 headers)"),
     ],
+    ids=["200", "404"],
 )
 def test_an_endpoint_that_is_not_s3_is_named(project: Project, status: int, problem: str) -> None:
     with web_server(status) as url:
