@@ -823,14 +823,19 @@ def wall_note(row: str, walls: Mapping[str, float], tests: int) -> str:
     )
 
 
+def pair_suite(sizes: Sizes, folder: Path, tests: int) -> tuple[Path, Path]:
+    """The fork / bucket pair suite of ``tests`` tests, written into ``folder`` (timed)."""
+    text = PAIR_SUITE.format(
+        tests=tests, seed_objects=sizes.pair_seed_objects, object_bytes=sizes.object_bytes
+    )
+    return timed_suite(folder, {"test_suite.py": text})
+
+
 def bench_embedded(sizes: Sizes, run: Runner, workdir: Path) -> tuple[list[Row], list[str]]:
     seed = workdir / "seed-pair"
     write_seed(seed, sizes.pair_seed_objects, sizes.object_bytes)
     tests = sizes.embedded_tests
-    text = PAIR_SUITE.format(
-        tests=tests, seed_objects=sizes.pair_seed_objects, object_bytes=sizes.object_bytes
-    )
-    folder, out = timed_suite(workdir / "pair-embedded", {"test_suite.py": text})
+    folder, out = pair_suite(sizes, workdir / "pair-embedded", tests)
     kinds = [("fork", 0, False), ("fork-pool0", 0, True), ("bucket", 0, False)]
     if importlib.util.find_spec("xdist") is not None:
         kinds.append(("fork-n2", 2, False))
@@ -884,10 +889,7 @@ def bench_latency(
         only_the_seed()
         run = Runner({**env, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY})
         tests = sizes.latency_tests
-        text = PAIR_SUITE.format(
-            tests=tests, seed_objects=sizes.pair_seed_objects, object_bytes=sizes.object_bytes
-        )
-        folder, out = timed_suite(workdir / "pair-latency", {"test_suite.py": text})
+        folder, out = pair_suite(sizes, workdir / "pair-latency", tests)
         options = ["--tigris-endpoint", emulator.endpoint_url, "--tigris-seed", LATENCY_SEED]
         kinds = [("fork", 0, False), ("fork-pool0", 0, True), ("bucket", 0, False)]
         if importlib.util.find_spec("xdist") is not None:
