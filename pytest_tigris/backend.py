@@ -256,12 +256,15 @@ class TigrisBackend:
         if pool is not None:
             return pool.take()
         self.pinned_snapshot(self.config.seed)
-        # Built here, on the main thread: building a client reads os.environ, which a test
-        # may be changing (monkeypatch) while the pool's thread runs.
-        _ = self.janitor.admin
+        self.janitor.prepare()  # the clients, built on this thread (see ForkJanitor.prepare)
         with self._lock:
             if self._pool is None and not self._closing:
-                self._pool = ReadyPool(make, self.config.pool, is_slowdown=_is_slowdown)
+                # A remote fork is round trips (create, verify): one maker per ready fork keeps
+                # up behind latency. The embedded emulator's take about a millisecond: one.
+                makers = self.config.pool if self.janitor.remote else 1
+                self._pool = ReadyPool(
+                    make, self.config.pool, makers=makers, is_slowdown=_is_slowdown
+                )
                 self._pool.start()
         return None
 
@@ -284,6 +287,7 @@ class TigrisBackend:
         """Queue ``delete(fork)`` on the deleter thread (first in, first out)."""
         with self._lock:
             if self._deleter is None:
+                self.janitor.prepare()
                 self._deleter = BackgroundDeleter(delete, on_error)
             deleter = self._deleter
         deleter.submit(fork)

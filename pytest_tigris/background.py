@@ -76,11 +76,13 @@ class BackgroundDeleter(Generic[T]):
 
 
 class ReadyPool(Generic[T]):
-    """Keeps up to ``size`` items made ahead of need, refilled on a thread of its own.
+    """Keeps up to ``size`` items made ahead of need, refilled by ``makers`` threads of its own.
 
     :meth:`take` never waits: it returns a ready item or None (the caller then makes one
-    itself). ``make`` failing with a rate limit (``is_slowdown``) backs off and tries again;
-    any other failure stops the refilling for good (the caller's own attempt will report it).
+    itself). Behind a slow link making one item is a few round trips, so several makers keep
+    the pool full while tests take from it. ``make`` failing with a rate limit
+    (``is_slowdown``) backs off and tries again; any other failure stops the refilling for
+    good (the caller's own attempt will report it).
     """
 
     def __init__(
@@ -88,12 +90,14 @@ class ReadyPool(Generic[T]):
         make: Callable[[], T],
         size: int,
         *,
+        makers: int = 1,
         is_slowdown: Callable[[BaseException], bool] = lambda exc: False,
         name: str = "tigris-pool",
         max_backoff: float = 5.0,
     ) -> None:
         self._make = make
         self.size = size
+        self.makers = max(1, min(makers, size))
         self._is_slowdown = is_slowdown
         self._ready: list[T] = []
         self._cond = threading.Condition()
@@ -101,25 +105,25 @@ class ReadyPool(Generic[T]):
         self._making = 0
         self._name = name
         self._max_backoff = max_backoff
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.failure: BaseException | None = None
 
     def take(self) -> T | None:
         """A ready item, or None; asks for a refill either way."""
         with self._cond:
             item = self._ready.pop(0) if self._ready else None
-            self._ensure_thread()
+            self._ensure_threads()
             self._cond.notify_all()
             return item
 
     def start(self) -> None:
         """Begin filling (before the first :meth:`take`, so the first test finds one)."""
         with self._cond:
-            self._ensure_thread()
+            self._ensure_threads()
             self._cond.notify_all()
 
     def stop(self) -> list[T]:
-        """Stop refilling; wait for an item being made; return every unused item."""
+        """Stop refilling; wait for the items being made; return every unused item."""
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
@@ -128,16 +132,20 @@ class ReadyPool(Generic[T]):
             unused, self._ready = self._ready, []
             return unused
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None and not self._stopped and self.size > 0:
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+    def _ensure_threads(self) -> None:
+        if self._threads or self._stopped or self.size <= 0:
+            return
+        for index in range(self.makers):
+            name = self._name if index == 0 else f"{self._name}-{index + 1}"
+            thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def _run(self) -> None:
         backoff = 0.05
         while True:
             with self._cond:
-                while not self._stopped and len(self._ready) >= self.size:
+                while not self._stopped and len(self._ready) + self._making >= self.size:
                     self._cond.wait()
                 if self._stopped:
                     return
@@ -147,23 +155,21 @@ class ReadyPool(Generic[T]):
             except BaseException as exc:
                 with self._cond:
                     self._making -= 1
-                    self._cond.notify_all()
-                if not self._is_slowdown(exc):
-                    self.failure = exc
-                    with self._cond:
+                    if not self._is_slowdown(exc):
+                        if self.failure is None:
+                            self.failure = exc
                         self._stopped = True
-                        self._cond.notify_all()
-                    return
+                    self._cond.notify_all()
+                    if self._stopped:
+                        return
                 time.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             backoff = 0.05
             with self._cond:
                 self._making -= 1
-                if self._stopped:
-                    # Made while stopping: hand it back with the others.
-                    self._ready.append(item)
-                    self._cond.notify_all()
-                    return
+                # Made while stopping: handed back with the others all the same.
                 self._ready.append(item)
                 self._cond.notify_all()
+                if self._stopped:
+                    return

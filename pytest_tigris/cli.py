@@ -288,7 +288,7 @@ def _run(command: str, janitor: Any, action: Callable[[], int]) -> int:
     """Run ``action``, turning failures into one line on stderr and exit code 1."""
     from .client import check_reachable
     from .exceptions import TigrisError
-    from .janitor import describe_client_error
+    from .s3calls import describe_client_error
 
     try:
         check_reachable(janitor.endpoint_url)

@@ -22,6 +22,14 @@ from .exceptions import (
     TigrisUnsafeDeleteError,
 )
 from .naming import parse_fork_name, run_snapshot_name
+from .s3calls import (
+    ThreadHeaders,
+    describe_client_error,
+    error_code,
+    error_status,
+    retryable,
+    snapshot_version,
+)
 from .strategies import ForkStrategy, SnapshotForks
 
 if TYPE_CHECKING:
@@ -30,62 +38,10 @@ if TYPE_CHECKING:
 __all__ = ["ForkJanitor", "ForkNameTakenError", "SnapshotEntry", "describe_client_error"]
 
 _SNAPSHOT_ATTEMPTS = 6
-_RETRYABLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout"}
 
 
 class ForkNameTakenError(TigrisForkError):
     """The fork's name is already a bucket (names are global on Tigris)."""
-
-
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: Exception) -> int:
-    response = getattr(exc, "response", None) or {}
-    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-
-
-def describe_client_error(exc: Exception, endpoint_url: str | None) -> TigrisEndpointError | None:
-    """A one-line, actionable error for the failures every user hits, or None."""
-    from botocore.exceptions import (
-        ClientError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        ReadTimeoutError,
-    )
-
-    where = endpoint_url or "the default endpoint"
-    if isinstance(exc, EndpointConnectionError):
-        return TigrisEndpointError(
-            f"Connection refused by {where}: check --tigris-endpoint / AWS_ENDPOINT_URL_S3 "
-            "and that the server is running"
-        )
-    if isinstance(exc, ReadTimeoutError):
-        return TigrisEndpointError(f"{where} did not answer in time: check the endpoint URL")
-    if isinstance(exc, NoCredentialsError):
-        return TigrisEndpointError(
-            f"No credentials for {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-            "(or AWS_PROFILE, or put them in .env.local)"
-        )
-    if isinstance(exc, ClientError):
-        code = _code(exc)
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
-            return TigrisEndpointError(
-                f"Access Denied by {where} ({code}): check AWS_ACCESS_KEY_ID / "
-                "AWS_SECRET_ACCESS_KEY (Tigris keys look like tid_... / tsec_...)"
-            )
-    return None
-
-
-def _retryable(exc: Exception) -> bool:
-    """Whether a failed request may be sent again (the server may have done it anyway)."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
-    if isinstance(exc, ClientError):
-        return _status(exc) >= 500 or _status(exc) == 429 or _code(exc) in _RETRYABLE_CODES
-    return isinstance(exc, (ConnectionError, HTTPClientError))
 
 
 @dataclass(frozen=True)
@@ -129,6 +85,7 @@ class ForkJanitor:
         self._client: Any = None
         self._single_shot: Any = None
         self._workers: Any = None
+        self._lockfree: tuple[Any, ThreadHeaders] | None = None
         self._labels: dict[str, dict[str, str | None]] = {}
         self.endpoint_url = endpoint_url
         self.protected = set(protected)
@@ -142,11 +99,35 @@ class ForkJanitor:
 
     @property
     def admin(self) -> Any:
-        """The admin client (built on first use)."""
+        """The admin client (built on first use): calls that inject headers through
+        tigris-boto3-ext go through it, behind :attr:`lock`."""
         with self.lock:
             if self._client is None:
                 self._client = self._client_factory()
             return self._client
+
+    def prepare(self) -> None:
+        """Build the clients now, on this thread: building one reads ``os.environ``, which a
+        test may be changing (``monkeypatch``) while the pool's and deleter's threads run."""
+        _ = self.admin
+        self._calls()
+
+    def _calls(self) -> tuple[Any, ThreadHeaders]:
+        with self.lock:
+            if self._lockfree is None:
+                client = self._client_factory()
+                self._lockfree = (client, ThreadHeaders(client))
+            return self._lockfree
+
+    def call(self, operation: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+        """One S3 call, with extra ``headers``, on a client of the janitor's own that needs no
+        lock: the pool's threads create forks while the deleter deletes others."""
+        client, injector = self._calls()
+        method = getattr(client, operation)
+        if not headers:
+            return method(**params)
+        with injector.sending(headers):
+            return method(**params)
 
     def describe(self, exc: Exception) -> Exception:
         return describe_client_error(exc, self.endpoint_url) or exc
@@ -164,10 +145,10 @@ class ForkJanitor:
             web_page = "html" in headers.get("content-type", "")
             if web_page and not any(h.startswith("x-amz") for h in headers):
                 raise TigrisEndpointError(
-                    f"{self.endpoint_url} does not speak S3 (HTTP {_status(exc)} without S3 "
+                    f"{self.endpoint_url} does not speak S3 (HTTP {error_status(exc)} without S3 "
                     "headers): check --tigris-endpoint / AWS_ENDPOINT_URL_S3"
                 ) from None
-            if _status(exc) == 404 or _code(exc) in ("404", "NoSuchBucket"):
+            if error_status(exc) == 404 or error_code(exc) in ("404", "NoSuchBucket"):
                 raise TigrisSeedError(
                     f"seed bucket {seed!r} does not exist at {self.endpoint_url}: create it "
                     "(snapshot-enabled) or fix --tigris-seed"
@@ -220,7 +201,7 @@ class ForkJanitor:
                 try:
                     return self._create_snapshot(self._single_shot_client(), bucket, name)
                 except (ClientError, BotoCoreError) as exc:
-                    if not _retryable(exc):
+                    if not retryable(exc):
                         raise
                     last = exc
             found = self._find_new_snapshot(bucket, name, before)
@@ -296,7 +277,8 @@ class ForkJanitor:
                 delete_snapshot(self.admin, bucket, version)
         except ClientError as exc:
             # A retried delete whose first attempt went through finds nothing to delete.
-            if _code(exc) in ("NoSuchSnapshot", "NoSuchBucket", "404") or _status(exc) == 404:
+            gone = error_code(exc) in ("NoSuchSnapshot", "NoSuchBucket", "404")
+            if gone or error_status(exc) == 404:
                 return False
             raise
         return True
@@ -399,10 +381,9 @@ class ForkJanitor:
             return None
         mark = run_snapshot_name(parsed.run_id)
         try:
-            with self.lock:
-                response = self.admin.head_bucket(Bucket=name)
+            response = self.call("head_bucket", Bucket=name)
         except ClientError as exc:
-            if _status(exc) == 404 or _code(exc) in ("404", "NoSuchBucket"):
+            if error_status(exc) == 404 or error_code(exc) in ("404", "NoSuchBucket"):
                 return None
             raise self.describe(exc) from None
         except BotoCoreError as exc:
@@ -432,15 +413,14 @@ class ForkJanitor:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            with self.lock:
-                response = self.admin.head_bucket(Bucket=name)
+            response = self.call("head_bucket", Bucket=name)
         except (ClientError, BotoCoreError):
             return None, None
         headers = response["ResponseMetadata"]["HTTPHeaders"]
         source = headers.get("x-tigris-fork-source-bucket")
         if not source:
             return None, None
-        return str(source), _version(headers.get("x-tigris-fork-source-bucket-snapshot"))
+        return str(source), snapshot_version(headers.get("x-tigris-fork-source-bucket-snapshot"))
 
     def verify(self, name: str, source: str) -> str | None:
         """Fail loudly, never hand tests an empty bucket, when the server ignored the fork.
@@ -453,8 +433,8 @@ class ForkJanitor:
         # We just created it, so it is ours to remove: it is an ordinary empty bucket.
         from contextlib import suppress
 
-        with suppress(Exception), self.lock:
-            self.admin.delete_bucket(Bucket=name)
+        with suppress(Exception):
+            self.call("delete_bucket", Bucket=name)
         self.created.discard(name)
         raise TigrisForkError(
             f"{self.endpoint_url} created {name!r} as a plain bucket, not a fork of {source!r}: "
@@ -539,10 +519,9 @@ class ForkJanitor:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            with self.lock:
-                self.admin.head_bucket(Bucket=name)
+            self.call("head_bucket", Bucket=name)
         except ClientError as exc:
-            if _status(exc) == 404:
+            if error_status(exc) == 404:
                 return False
             raise self.describe(exc) from None
         except BotoCoreError as exc:
@@ -555,7 +534,7 @@ class ForkJanitor:
         try:
             self.strategy.remove(self, name)
         except ClientError as exc:
-            if _code(exc) in ("NoSuchBucket", "404") or _status(exc) == 404:
+            if error_code(exc) in ("NoSuchBucket", "404") or error_status(exc) == 404:
                 self.created.discard(name)
                 return False
             raise self.describe(exc) from None
@@ -576,9 +555,3 @@ class ForkJanitor:
             if self._workers is None:
                 self._workers = self._client_factory()
             return self._workers
-
-
-def _version(header: str | None) -> str | None:
-    """A snapshot version from a header that may also carry its name (``<v>; name=<n>``)."""
-    version = (header or "").partition(";")[0].strip()
-    return version or None

@@ -37,6 +37,7 @@ from .emulator.seedfolder import (
     SeedObject,
 )
 from .exceptions import TigrisError
+from .s3calls import error_code, error_status
 
 __all__ = [
     "PullResult",
@@ -168,16 +169,6 @@ def _parallel(
 
 
 # -- talking to the endpoint ------------------------------------------------------------------
-def _status(exc: Exception) -> int:
-    response = getattr(exc, "response", None) or {}
-    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-
-
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def _head(janitor: Any, bucket: str) -> dict[str, str] | None:
     """The bucket's HeadBucket headers, or None when it does not exist."""
     from botocore.exceptions import ClientError
@@ -185,9 +176,9 @@ def _head(janitor: Any, bucket: str) -> dict[str, str] | None:
     try:
         response = janitor.admin.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        if _status(exc) == 404:
+        if error_status(exc) == 404:
             return None
-        if _status(exc) == 403:
+        if error_status(exc) == 403:
             # A HEAD answer has no body, so no error code: bad keys and a bucket these keys
             # may not use look the same. An account-level call tells them apart (it raises,
             # with a code, when the keys are wrong).
@@ -250,7 +241,7 @@ def _create(janitor: Any, bucket: str) -> None:
     try:
         create_snapshot_bucket(janitor.admin, bucket)
     except ClientError as exc:
-        code = _code(exc)
+        code = error_code(exc)
         retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
         if code == "BucketAlreadyOwnedByYou" and retried:
             return  # our first attempt went through and its answer was lost
@@ -335,7 +326,7 @@ def _file_size(path: Path) -> int:
 
 
 def _transfer_error(janitor: Any, what: str, exc: Exception) -> Exception:
-    from .janitor import describe_client_error
+    from .s3calls import describe_client_error
 
     if isinstance(exc, TigrisError):
         return exc

@@ -50,21 +50,23 @@ class SnapshotForks:
         self, janitor: ForkJanitor, name: str, source: str, snapshot: str | None, owner: str | None
     ) -> str | None:
         from botocore.exceptions import BotoCoreError, ClientError
-        from tigris_boto3_ext import create_fork
 
         from .exceptions import TigrisForkError, TigrisSeedError
-        from .janitor import ForkNameTakenError, _code, _version, describe_client_error
+        from .janitor import ForkNameTakenError
+        from .s3calls import describe_client_error, error_code, snapshot_version
 
         try:
             if janitor.control is not None:
                 response = janitor.control.create_fork(name, source, snapshot)
                 janitor.created.add(name)
             else:
-                with janitor.lock:
-                    response = create_fork(janitor.admin, name, source, snapshot_version=snapshot)
-                    janitor.created.add(name)
+                headers = {"X-Tigris-Fork-Source-Bucket": source}
+                if snapshot:
+                    headers["X-Tigris-Fork-Source-Bucket-Snapshot"] = snapshot
+                response = janitor.call("create_bucket", headers, Bucket=name)
+                janitor.created.add(name)
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
                 retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
                 found, point = janitor.fork_headers(name) if retried else (None, None)
@@ -97,7 +99,7 @@ class SnapshotForks:
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         # HeadBucket's fork-source snapshot is the documented fork point; the CreateBucket
         # answer's version header is all the embedded emulator is asked for.
-        point = _version(headers.get("x-tigris-snapshot-version"))
+        point = snapshot_version(headers.get("x-tigris-snapshot-version"))
         if janitor.remote:
             # The embedded emulator always forks; any other endpoint must prove it did.
             point = janitor.verify(name, source) or point
@@ -106,13 +108,10 @@ class SnapshotForks:
         return snapshot or point
 
     def remove(self, janitor: ForkJanitor, name: str) -> None:
-        from tigris_boto3_ext import force_delete_bucket
-
         if janitor.control is not None:
             janitor.control.force_delete(name)
             return
-        with janitor.lock:
-            force_delete_bucket(janitor.admin, name)
+        janitor.call("delete_bucket", {"X-Tigris-Force-Delete": "true"}, Bucket=name)
 
     def provably_ours(self, janitor: ForkJanitor, name: str) -> bool:
         # Gone already, or not a fork: either way not ours to delete.
@@ -136,14 +135,14 @@ class CopyForks:
 
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from .janitor import ForkNameTakenError, _code
+        from .janitor import ForkNameTakenError
+        from .s3calls import error_code
 
         try:
             keys = self._keys.get(source)
             if keys is None:
                 keys = self._keys[source] = _all_keys(janitor.admin, source)
-            with janitor.lock:
-                janitor.admin.create_bucket(Bucket=name)
+            janitor.call("create_bucket", Bucket=name)
             janitor.created.add(name)
             client = janitor.workers
             with ThreadPoolExecutor(max_workers=16) as pool:
@@ -156,7 +155,7 @@ class CopyForks:
                     )
                 )
         except ClientError as exc:
-            if _code(exc) in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+            if error_code(exc) in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
                 raise ForkNameTakenError(
                     f"bucket {name!r} already exists (bucket names are global)"
                 ) from None

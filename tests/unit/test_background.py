@@ -93,3 +93,43 @@ def test_a_pool_of_size_zero_makes_nothing() -> None:
     time.sleep(0.05)
     assert calls == []
     assert pool.stop() == []
+
+
+def test_several_makers_make_at_once_and_never_overfill() -> None:
+    """Behind latency one maker cannot keep up: with ``makers=3`` three slow makes overlap,
+    and ready plus in-progress never exceeds the pool's size."""
+    in_flight = 0
+    most = 0
+    lock = threading.Lock()
+    made = iter(range(1000))
+
+    def slow_make() -> int:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.05)
+        with lock:
+            in_flight -= 1
+            return next(made)
+
+    pool: ReadyPool[int] = ReadyPool(slow_make, 3, makers=3)
+    started = time.monotonic()
+    pool.start()
+    deadline = started + 5
+    while len(pool._ready) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    filled = time.monotonic() - started
+    assert len(pool._ready) == 3
+    assert most == 3  # the three were made at the same time...
+    assert filled < 0.14  # ...so filling took about one make (0.05 s), not three (0.15 s)
+    taken = [pool.take() for _ in range(3)]
+    assert sorted(t for t in taken if t is not None) == [0, 1, 2]
+    unused = pool.stop()
+    assert len(unused) <= 3 and most == 3
+    assert len(set(unused) | {0, 1, 2}) == len(unused) + 3  # every item handed out once
+
+
+def test_makers_are_capped_by_the_size() -> None:
+    assert ReadyPool(lambda: 1, 2, makers=8).makers == 2
+    assert ReadyPool(lambda: 1, 4, makers=0).makers == 1
