@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -45,7 +45,7 @@ class TigrisBackend:
         self,
         config: TigrisConfig,
         run: RunContext,
-        populate_seed: Callable[[Any, str], None] = lambda client, bucket: None,
+        populate_seed: Callable[[Any, str], None] | None = None,
     ) -> None:
         self.config = config
         self.run = run
@@ -70,10 +70,12 @@ class TigrisBackend:
             if self._started:
                 return
             endpoint: str | None = self.config.endpoint_url
+            clients = ClientFactory(self.config, endpoint)
             if self.config.is_emulator:
-                endpoint = self._start_emulator()
+                endpoint = self._start_emulator(clients)
                 self.config = replace(self.config, endpoint_url=endpoint)
-            self._clients = clients = ClientFactory(self.config, endpoint)
+                clients = clients.at(self.config, endpoint)
+            self._clients = clients
             control = None
             if self.config.is_emulator and endpoint is not None:
                 from .control import ControlClient
@@ -116,7 +118,11 @@ class TigrisBackend:
     def endpoint_url(self) -> str | None:
         return self.clients.endpoint_url
 
-    def _start_emulator(self) -> str:
+    def _start_emulator(self, clients: ClientFactory) -> str:
+        """The embedded emulator's endpoint: started here, or by another process of the run.
+
+        ``clients`` gets boto3 ready (imported, S3 model loaded) while the emulator starts.
+        """
         from .emulator import EmulatorProcess, EmulatorStartError
 
         with self.run.registry() as registry:
@@ -139,14 +145,20 @@ class TigrisBackend:
                     seed_dir=self.config.seed_dir,
                     parent_pid=self.run.controller_pid,
                     log_path=self._emulator_log,
-                ).start()
+                ).launch()
+                # Best effort (the real clients report any error): the two imports overlap.
+                with suppress(Exception):
+                    clients.warm()
+                process.wait_ready()
             except EmulatorStartError as exc:
                 registry["emulator_error"] = {"message": str(exc), "hook": False}
                 raise TigrisEmulatorError(str(exc)) from None
             assert process.process is not None
             endpoint = process.endpoint_url
             try:
-                self._populate_seed(ClientFactory(self.config, endpoint).client(), self.config.seed)
+                if self._populate_seed is not None:
+                    client = clients.at(self.config, endpoint).client()
+                    self._populate_seed(client, self.config.seed)
             except Exception as exc:
                 process.stop()
                 message = hook_failure("pytest_tigris_populate_seed", exc)

@@ -141,6 +141,20 @@ class ClientFactory:
         # What was read of buckets at snapshot versions (which never change), newest last.
         self._at_snapshot: dict[tuple[str, ...], Any] = {}
 
+    def at(self, config: TigrisConfig, endpoint_url: str | None) -> ClientFactory:
+        """This factory for ``endpoint_url`` (known only once the emulator serves), keeping
+        the boto3 session it warmed."""
+        if endpoint_url == self.endpoint_url and config is self.config:
+            return self
+        moved = ClientFactory(config, endpoint_url)
+        moved._session = self._session
+        return moved
+
+    def warm(self) -> None:
+        """Import boto3 and load the S3 model into the session now (a client built and
+        dropped): the emulator starts meanwhile, and the clients built later are quick."""
+        self.client()
+
     def shared(self) -> Any:
         """The one client this process's fork handles share (built on first use).
 

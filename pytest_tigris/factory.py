@@ -40,7 +40,7 @@ class FactoryHooks:
     """pytest's hooks, as plain callables (defaults do nothing)."""
 
     fork_name: Callable[[str, str], str | None] = lambda kind, worker: None
-    populate_seed: Callable[[Any, str], None] = lambda client, bucket: None
+    populate_seed: Callable[[Any, str], None] | None = None  # None: no implementation
     fork_created: Callable[[Fork], None] = lambda fork: None
     fork_deleted: Callable[[Fork], None] = lambda fork: None
 

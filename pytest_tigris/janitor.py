@@ -95,6 +95,8 @@ class ForkJanitor:
         # Forks made and deleted without boto3 (the embedded emulator: see control.py).
         self.control = control
         self.created: set[str] = set()
+        # Sources whose forks this endpoint was seen to make (HeadBucket on one of them).
+        self.verified: set[str] = set()
         self.lock = threading.RLock()
 
     @property

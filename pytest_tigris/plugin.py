@@ -188,8 +188,14 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
             fork_name=lambda kind, worker: hook.pytest_tigris_fork_name(
                 config=config, kind=kind, worker=worker
             ),
-            populate_seed=lambda client, bucket: await_all(
-                hook.pytest_tigris_populate_seed(client=client, bucket=bucket)
+            populate_seed=(
+                (
+                    lambda client, bucket: await_all(
+                        hook.pytest_tigris_populate_seed(client=client, bucket=bucket)
+                    )
+                )
+                if hook.pytest_tigris_populate_seed.get_hookimpls()
+                else None  # no client built for nobody
             ),
             fork_created=lambda fork: hook.pytest_tigris_fork_created(fork=fork),
             fork_deleted=lambda fork: hook.pytest_tigris_fork_deleted(fork=fork),

@@ -100,9 +100,13 @@ class SnapshotForks:
         # HeadBucket's fork-source snapshot is the documented fork point; the CreateBucket
         # answer's version header is all the embedded emulator is asked for.
         point = snapshot_version(headers.get("x-tigris-snapshot-version"))
-        if janitor.remote:
-            # The embedded emulator always forks; any other endpoint must prove it did.
+        if janitor.remote and (snapshot is None or source not in janitor.verified):
+            # The embedded emulator always forks; any other endpoint must prove it did: once
+            # per source and process, or for every fork of the current state (its fork point
+            # is known only from HeadBucket). An endpoint that honoured a fork header once
+            # does not start ignoring it, and a pool fork saves a round trip.
             point = janitor.verify(name, source) or point
+            janitor.verified.add(source)
             if owner is not None:
                 janitor.mark(name, source, snapshot, owner)
         return snapshot or point

@@ -60,6 +60,10 @@ FOREIGN_ENV = (
     "BUILDKITE_",
     "BUILD_TAG",
 )
+# ``TIGRIS_SUITE_POOL=N`` in the outer run gives every inner run ``PYTEST_TIGRIS_POOL=N``
+# unless a test sets a pool itself: .ci/run runs the isolation, cleanup and crash tests a
+# second time with the pool off (0); the default runs have it on.
+SUITE_POOL = os.environ.get("TIGRIS_SUITE_POOL")
 SUMMARY = re.compile(r"forks: (\d+) created, (\d+) deleted, (\d+) kept, (\d+) leaked")
 # A conftest for inner runs against an endpoint that injects faults: botocore's standard
 # retries sleep up to seconds between attempts. What is under test is that the plugin's
@@ -105,6 +109,8 @@ def inner_environ(base: Mapping[str, str] | None = None, **values: str) -> dict[
     """A copy of ``base`` (the environment) without the outer run's variables, plus ``values``."""
     env = {k: v for k, v in (os.environ if base is None else base).items() if not foreign(k)}
     env["PYTHONUNBUFFERED"] = "1"
+    if SUITE_POOL is not None:
+        env["PYTEST_TIGRIS_POOL"] = SUITE_POOL
     env.update(values)
     return env
 
@@ -168,6 +174,8 @@ class Inner:
         for name in list(os.environ):
             if foreign(name):
                 monkeypatch.delenv(name)
+        if SUITE_POOL is not None:
+            monkeypatch.setenv("PYTEST_TIGRIS_POOL", SUITE_POOL)
         pytester.makefile(".ini", pytest="[pytest]\n")
 
     def setenv(self, **values: str) -> None:

@@ -287,8 +287,15 @@ class EmulatorProcess:
         self.log_path = Path(log_path) if log_path is not None else None
         self.endpoint_url = ""
         self.process: subprocess.Popen[str] | None = None
+        self._launched = 0.0
 
     def start(self) -> EmulatorProcess:
+        """Start the process and wait until it serves."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> EmulatorProcess:
+        """Start the process without waiting (it takes most of a second to import moto: the
+        caller may get on with its own work, then call :meth:`wait_ready`)."""
         command = [sys.executable, "-m", "pytest_tigris", "emulator", *self.args]
         env = dict(os.environ)
         env.pop(ACCESS_KEY_ENV, None)
@@ -311,8 +318,14 @@ class EmulatorProcess:
         finally:
             if log is not None:
                 log.close()
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + self.startup_timeout
+        self._launched = time.monotonic()
+        return self
+
+    def wait_ready(self) -> EmulatorProcess:
+        """Wait for the READY line (``startup_timeout`` from :meth:`launch`); raise
+        :class:`EmulatorStartError` with the process's last words if it does not come."""
+        assert self.process is not None and self.process.stdout is not None
+        deadline = self._launched + self.startup_timeout
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
             if ready:

@@ -43,3 +43,21 @@ def test_an_ipv6_endpoint_is_a_valid_url() -> None:
     with EmulatorProcess(host="::1") as emulator:
         assert emulator.endpoint_url.startswith("http://[::1]:")
         assert make_client(emulator.endpoint_url).list_buckets()["Buckets"] == []
+
+
+def test_a_stopped_emulator_exits_zero_at_once_with_its_state_saved(tmp_path: Path) -> None:
+    """The process skips tearing moto down once it has stopped serving (``os._exit``): its
+    exit status, its log and its last save must survive that. The next process finds the
+    object written just before the stop."""
+    state = tmp_path / "state"
+    log = tmp_path / "emulator.log"
+    emulator = EmulatorProcess(persist=state, seed="kept-seed", log_path=log).start()
+    make_client(emulator.endpoint_url).put_object(Bucket="kept-seed", Key="k", Body=b"v")
+    process = emulator.process
+    assert process is not None
+    emulator.stop()
+    assert process.returncode == 0
+    assert "seed bucket kept-seed" in log.read_text(encoding="utf-8")
+    with EmulatorProcess(persist=state) as again:
+        body = make_client(again.endpoint_url).get_object(Bucket="kept-seed", Key="k")["Body"]
+        assert body.read() == b"v"

@@ -443,6 +443,32 @@ def test_verify_rejects_and_removes_a_plain_bucket(
     assert real in bucket_names(s3)
 
 
+def test_forks_of_a_snapshot_are_verified_once_per_source_forks_of_now_every_time(
+    emulator: EmulatorProcess, s3: Any, seed: str, new_name: NewName
+) -> None:
+    """The pool's forks (of the run's pinned snapshot) cost a HeadBucket only until the
+    endpoint has shown once that it forks that source; a fork of the current state always
+    asks (its fork point comes from HeadBucket)."""
+    janitor = janitor_for(emulator.endpoint_url, seed)
+    janitor.prepare()
+    heads: list[str] = []
+    client, _ = janitor._calls()
+    client.meta.events.register(
+        "before-send.s3.HeadBucket", lambda request, **kw: heads.append(request.url)
+    )
+    version = janitor.snapshot(seed)
+    first, second, now = (new_name.fork_like() for _ in range(3))
+
+    assert janitor.fork(first, seed, version) == version
+    assert janitor.fork(second, seed, version) == version
+    assert len(heads) == 1 and heads[0].endswith(f"/{first}")
+    point = janitor.fork(now, seed)
+    assert len(heads) == 2 and heads[1].endswith(f"/{now}")
+    assert point is not None and point != version
+    for name in (first, second, now):
+        assert janitor.fork_source(name) == seed  # all three are real forks
+
+
 # -- item 5: one line, exit code 4, nothing created -----------------------------------------
 BAD_SETTINGS = {
     # case: (arguments, what the line must say)
