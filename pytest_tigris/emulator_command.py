@@ -13,6 +13,8 @@ import re
 import sys
 from pathlib import Path
 
+from .emulator.server import ACCESS_KEY_ENV, SECRET_KEY_ENV
+
 __all__ = [
     "ACCESS_KEY_ENV",
     "FAULTS_ENV",
@@ -23,8 +25,6 @@ __all__ = [
 ]
 
 FAULTS_ENV = "PYTEST_TIGRIS_EMULATOR_FAULTS"
-ACCESS_KEY_ENV = "PYTEST_TIGRIS_EMULATOR_ACCESS_KEY"
-SECRET_KEY_ENV = "PYTEST_TIGRIS_EMULATOR_SECRET_KEY"
 
 
 def parse_delay(text: str) -> float:
