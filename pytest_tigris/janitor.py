@@ -112,7 +112,8 @@ class ForkJanitor:
         """Build the clients now, on this thread: building one reads ``os.environ``, which a
         test may be changing (``monkeypatch``) while the pool's and deleter's threads run."""
         _ = self.admin
-        self._calls()
+        if self.control is None:  # the embedded emulator's forks go through ``control``
+            self._calls()
 
     def _calls(self) -> tuple[Any, ThreadHeaders]:
         with self.lock:
