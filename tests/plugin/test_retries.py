@@ -59,4 +59,18 @@ def test_hundred_forks_pass_with_ten_percent_faults(
             config=Config(retries={"mode": "standard", "max_attempts": 10}),
         )
         assert [b["Name"] for b in client.list_buckets()["Buckets"]] == [SEED]
-        assert tigris_boto3_ext.list_forks(client, SEED)["buckets"] == []
+        assert _forks_of(client, SEED) == []
+
+
+def _forks_of(client: object, seed: str) -> list[object]:
+    """The seed's live forks. tigris-boto3-ext sends this listing without botocore's retries,
+    and the endpoint still fails one request in ten: retry the injected 5xx answers."""
+    from tigris_boto3_ext._transport import TigrisAPIError
+
+    for _ in range(20):
+        try:
+            return list(tigris_boto3_ext.list_forks(client, seed)["buckets"])
+        except TigrisAPIError as exc:
+            if "(injected)" not in str(exc):
+                raise
+    raise AssertionError("20 fork listings in a row failed: faults are 10% of requests")
