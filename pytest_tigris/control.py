@@ -24,6 +24,8 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
+from .s3calls import FORCE_DELETE_HEADERS, fork_source_headers
+
 __all__ = ["ControlClient"]
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -62,14 +64,11 @@ class ControlClient:
     # -- the operations ---------------------------------------------------------------------
     def create_fork(self, name: str, source: str, snapshot: str | None = None) -> dict[str, Any]:
         """CreateBucket ``name`` as a fork of ``source`` (at ``snapshot``)."""
-        headers = {"X-Tigris-Fork-Source-Bucket": source}
-        if snapshot:
-            headers["X-Tigris-Fork-Source-Bucket-Snapshot"] = snapshot
-        return self.request("PUT", name, headers, "CreateBucket")
+        return self.request("PUT", name, fork_source_headers(source, snapshot), "CreateBucket")
 
     def force_delete(self, name: str) -> dict[str, Any]:
         """DeleteBucket ``name`` and everything in it (Tigris's force delete)."""
-        return self.request("DELETE", name, {"X-Tigris-Force-Delete": "true"}, "DeleteBucket")
+        return self.request("DELETE", name, FORCE_DELETE_HEADERS, "DeleteBucket")
 
     # -- one request ------------------------------------------------------------------------
     def request(

@@ -184,19 +184,18 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
         from .factory import FactoryHooks, TigrisForkFactory
 
         hook = config.hook
+
+        def populate_seed(client: Any, bucket: str) -> None:
+            await_all(hook.pytest_tigris_populate_seed(client=client, bucket=bucket))
+
         hooks = FactoryHooks(
             fork_name=lambda kind, worker: hook.pytest_tigris_fork_name(
                 config=config, kind=kind, worker=worker
             ),
-            populate_seed=(
-                (
-                    lambda client, bucket: await_all(
-                        hook.pytest_tigris_populate_seed(client=client, bucket=bucket)
-                    )
-                )
-                if hook.pytest_tigris_populate_seed.get_hookimpls()
-                else None  # no client built for nobody
-            ),
+            # None when nobody implements the hook: then no client is built for it.
+            populate_seed=populate_seed
+            if hook.pytest_tigris_populate_seed.get_hookimpls()
+            else None,
             fork_created=lambda fork: hook.pytest_tigris_fork_created(fork=fork),
             fork_deleted=lambda fork: hook.pytest_tigris_fork_deleted(fork=fork),
         )

@@ -14,15 +14,27 @@ from typing import Any
 from .exceptions import TigrisEndpointError
 
 __all__ = [
+    "FORCE_DELETE_HEADERS",
     "ThreadHeaders",
     "describe_client_error",
     "error_code",
     "error_status",
+    "fork_source_headers",
     "retryable",
     "snapshot_version",
 ]
 
 _RETRYABLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout"}
+# DeleteBucket with these deletes the bucket and everything in it (Tigris's force delete).
+FORCE_DELETE_HEADERS = {"X-Tigris-Force-Delete": "true"}
+
+
+def fork_source_headers(source: str, snapshot: str | None) -> dict[str, str]:
+    """CreateBucket with these makes the new bucket a fork of ``source`` (at ``snapshot``)."""
+    headers = {"X-Tigris-Fork-Source-Bucket": source}
+    if snapshot:
+        headers["X-Tigris-Fork-Source-Bucket-Snapshot"] = snapshot
+    return headers
 
 
 def error_code(exc: Exception) -> str:

@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from .s3calls import error_code
+
 if TYPE_CHECKING:
     from .fork import Fork
 
@@ -108,7 +110,7 @@ def _view(fork: Fork, key: str) -> ObjectView:
         )
     except Exception as exc:
         # S3 (and Tigris) refuse any range of an empty object.
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") == "InvalidRange":
+        if error_code(exc) == "InvalidRange":
             return ObjectView(key, 0)
         raise
     body = answer["Body"]

@@ -53,16 +53,19 @@ class SnapshotForks:
 
         from .exceptions import TigrisForkError, TigrisSeedError
         from .janitor import ForkNameTakenError
-        from .s3calls import describe_client_error, error_code, snapshot_version
+        from .s3calls import (
+            describe_client_error,
+            error_code,
+            fork_source_headers,
+            snapshot_version,
+        )
 
         try:
             if janitor.control is not None:
                 response = janitor.control.create_fork(name, source, snapshot)
                 janitor.created.add(name)
             else:
-                headers = {"X-Tigris-Fork-Source-Bucket": source}
-                if snapshot:
-                    headers["X-Tigris-Fork-Source-Bucket-Snapshot"] = snapshot
+                headers = fork_source_headers(source, snapshot)
                 response = janitor.call("create_bucket", headers, Bucket=name)
                 janitor.created.add(name)
         except ClientError as exc:
@@ -115,7 +118,9 @@ class SnapshotForks:
         if janitor.control is not None:
             janitor.control.force_delete(name)
             return
-        janitor.call("delete_bucket", {"X-Tigris-Force-Delete": "true"}, Bucket=name)
+        from .s3calls import FORCE_DELETE_HEADERS
+
+        janitor.call("delete_bucket", FORCE_DELETE_HEADERS, Bucket=name)
 
     def provably_ours(self, janitor: ForkJanitor, name: str) -> bool:
         # Gone already, or not a fork: either way not ours to delete.
