@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,14 @@ import pytest
 from pytest_tigris.emulator import EmulatorProcess
 from tests.helpers import SEED, SEED_FILES, make_client
 from tests.inner import Inner
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell without job control starts a background command with SIGINT ignored, and every
+    # process inherits that: inner runs could not be interrupted, which is what the Ctrl-C
+    # tests do to them. (pytest's own handling of Ctrl-C needs the default handler too.)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
