@@ -58,17 +58,26 @@ def run_emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
             f"from ${env})"
         )
     _check_keys(parser, access_key, secret_key)
-    if args.persist is not None and Path(args.persist).exists() and not Path(args.persist).is_dir():
-        parser.error(
-            f"--persist {args.persist}: not a folder: give a folder (it may not exist yet)"
-        )
+    if args.persist is not None:
+        persist = Path(args.persist)
+        if persist.exists() and not persist.is_dir():
+            parser.error(
+                f"--persist {args.persist}: not a folder: give a folder (it may not exist yet)"
+            )
+        try:  # made now rather than once serving: a folder that cannot be is a usage error
+            persist.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            parser.error(
+                f"--persist {args.persist}: cannot create it: {exc.strerror or exc}: "
+                "give a folder you can write"
+            )
     if args.seed_dir is not None:
         problem = unreadable_folder(Path(args.seed_dir))
         if problem:
             parser.error(f"--seed-dir {args.seed_dir}: {problem}")
         if args.seed is None:
             parser.error("--seed-dir needs --seed NAME (the bucket to load it into)")
-    from .emulator.errors import EmulatorError
+    from .emulator.errors import EmulatorError, InvalidPersistFolder, InvalidSeedFolder
     from .emulator.models import validate_bucket_name
     from .emulator.responses import Faults
 
@@ -115,14 +124,30 @@ def run_emulator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
     except OSError as exc:
         if exc.filename is not None:
             print(
-                f"pytest-tigris emulator: cannot load --seed-dir: {exc.filename}: {exc.strerror}",
+                f"pytest-tigris emulator: cannot {_file_use(args, exc.filename)}: "
+                f"{exc.filename}: {exc.strerror}",
                 file=sys.stderr,
             )
             return 1
         return _cannot_listen(args, exc)
+    except (InvalidSeedFolder, InvalidPersistFolder) as exc:
+        # What the user pointed --seed-dir or --persist at cannot be used as it is.
+        print(f"pytest-tigris emulator: {exc.message}", file=sys.stderr)
+        return 2
     except EmulatorError as exc:
         print(f"pytest-tigris emulator: {exc.message}", file=sys.stderr)
         return 1
+
+
+def _file_use(args: argparse.Namespace, filename: object) -> str:
+    """What the emulator was doing with ``filename``: which option's folder it is in."""
+    path = Path(os.fsdecode(filename)) if isinstance(filename, (str, bytes)) else None
+    for option, folder in (("--persist", args.persist), ("--seed-dir", args.seed_dir)):
+        if path is not None and folder is not None:
+            root = Path(folder).absolute()
+            if path.absolute() == root or root in path.absolute().parents:
+                return "use --persist" if option == "--persist" else "load --seed-dir"
+    return "read a file"
 
 
 def _cannot_listen(args: argparse.Namespace, exc: OSError) -> int:

@@ -209,6 +209,11 @@ class TigrisForkFactory:
     def _new_name(self, kind: str) -> tuple[str, bool]:
         """A name for a new fork, and whether the ``pytest_tigris_fork_name`` hook chose it."""
         custom = self.hooks.fork_name(kind, self.run.worker)
+        if custom is not None and not isinstance(custom, str):
+            raise TigrisConfigError(
+                f"pytest_tigris_fork_name returned {custom!r} ({type(custom).__name__}): "
+                "return a bucket name (str), or None for the default name"
+            )
         if custom:
             if not valid_bucket_name(custom):
                 raise TigrisConfigError(
@@ -315,7 +320,9 @@ class TigrisForkFactory:
         for fork in unused:
             self.ledger.unused(fork)
             self.backend.delete_later(fork, self._delete_one, self.ledger.delete_failed)
-        if failure is not None:
+        # A configuration error (a fork name hook's bad answer) is the run's one error line
+        # already: a fork asked for in the foreground met it too.
+        if failure is not None and not isinstance(failure, TigrisConfigError):
             problems.append(f"the pool of ready forks stopped early: {failure}")
         for fork in reversed(list(self.ledger.live.values())):
             if not self.ledger.is_live(fork.name):

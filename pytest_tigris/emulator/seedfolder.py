@@ -150,7 +150,7 @@ def _read_sidecar(folder: Path) -> dict[str, dict[str, Any]]:
     ):
         raise InvalidSeedFolder(
             f'seed folder {folder}: {SIDECAR} must look like {{"objects": {{"KEY": '
-            '{"content_type": "...", "metadata": {...}, "tags": {...}}}}}',
+            '{"content_type": "...", "metadata": {...}, "tags": {...}}}}',
             str(folder),
         )
     return {str(key): value for key, value in objects.items()}

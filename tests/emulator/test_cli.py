@@ -377,6 +377,7 @@ USAGE_ERRORS = [
     pytest.param(
         ["--access-key", "k", "--secret-key", "s\u00e9"], "--secret-key", id="secret-latin1"
     ),
+    pytest.param(["--persist", "/proc/no-such-folder"], "--persist", id="persist-uncreatable"),
     pytest.param(["--host", "no-such-host.invalid"], "--host", id="host-unresolvable"),
     pytest.param(["--host", "256.1.1.1"], "--host", id="host-bad-address"),
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -161,3 +163,19 @@ def test_a_damaged_state_is_one_line(tmp_path: Path) -> None:
     assert f"--persist {state}: cannot load the saved state" in message
     assert message.endswith("move the folder away to start empty")
     assert "\n" not in message
+
+
+def test_a_damaged_state_is_a_usage_error_of_the_command(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.pickle").write_bytes(b"not a pickle")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_tigris", "emulator", "--persist", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"pytest-tigris emulator: --persist {state}: cannot load the saved")

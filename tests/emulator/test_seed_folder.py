@@ -115,7 +115,8 @@ def test_symbolic_links_are_followed(tmp_path: Path) -> None:
         ),
         (
             lambda root: (root / ".tigris-seed.json").write_text('{"objects": {"a.txt": 3}}'),
-            '.tigris-seed.json must look like {"objects": {"KEY": ',
+            '.tigris-seed.json must look like {"objects": {"KEY": {"content_type": "...", '
+            '"metadata": {...}, "tags": {...}}}}',
         ),
         (
             lambda root: (root / ".tigris-seed.json").write_text(

@@ -561,6 +561,34 @@ def test_fork_name_hook_names_forks_and_none_means_default(
     assert summary_counts(result.text) == (5, 5, 0, 0)
 
 
+BAD_FORK_NAME_CONFTEST = """
+def pytest_tigris_fork_name(config, kind, worker):
+    return {value}
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("42", "returned 42 (int): return a bucket name (str), or None for the default name"),
+        ("b'bytes-name'", "returned b'bytes-name' (bytes): return a bucket name (str)"),
+        ("'Not_Valid'", "returned 'Not_Valid', which is not a valid bucket name"),
+    ],
+    ids=["int", "bytes", "invalid-str"],
+)
+def test_fork_name_hook_returning_no_bucket_name_is_one_line(
+    pytester: pytest.Pytester, inner: Inner, value: str, said: str
+) -> None:
+    pytester.makeconftest(BAD_FORK_NAME_CONFTEST.format(value=value))
+    pytester.makepyfile(test_one="def test_one(tigris_fork):\n    pass\n")
+
+    result = inner.run("--tigris-seed-dir", seed_dir(pytester))
+
+    message = result.usage_error()
+    assert message.startswith(f"pytest_tigris_fork_name {said}"), message
+    assert "the pool of ready forks stopped early" not in result.text
+
+
 LIFECYCLE_CONFTEST = """
 import pathlib
 
