@@ -56,6 +56,8 @@ def _record():
         role = "worker"  # started by execnet, which runs python -c
     elif "_pytest.main" in modules:
         role = "pytest"
+    elif "moto" in modules:
+        role = "moto"  # an emulator that served (one stopped by a usage error never imports it)
     else:
         role = ""
     line = "\\t".join(
@@ -94,8 +96,8 @@ KINDS = (
     ("run-worker", "the run's xdist workers"),
     ("inner", "inner pytest runs started as processes"),
     ("inner-worker", "the inner runs' xdist workers"),
-    ("emulator", "emulator processes"),
-    ("command", "pytest-tigris commands"),
+    ("emulator", "emulators that served"),
+    ("command", "other pytest-tigris commands (and emulators stopped by a usage error)"),
     ("other", "other Python processes"),
 )
 
@@ -112,7 +114,7 @@ def classify(record: dict[str, Any], run_pid: int) -> str:
         or command[:2] == ["-m", "pytest_tigris"]
     )
     if tigris:
-        return "emulator" if command[1:2] == ["emulator"] else "command"
+        return "emulator" if record["role"] == "moto" else "command"
     if record["role"] == "pytest":
         return "inner"
     return "other"
@@ -200,6 +202,9 @@ def main() -> int:
                 f"| {label} | {k['processes']:.0f} | {k['cpu']:.1f} | {k['min']:.2f} | "
                 f"{k['median']:.2f} | {k['processes'] * k['min']:.1f} |"
             )
+    unrecorded = rusage - recorded
+    if unrecorded > 0:
+        print(f"| not recorded (processes killed, or without PYTHONPATH) | | {unrecorded:.1f} |||")
     print()
     print(
         f"floor (every process as cheap as the cheapest of its kind): {floor:.1f} CPU-s; "

@@ -34,6 +34,9 @@ def test_processes(tmp_path):
     (tmp_path / "test_nothing.py").write_text("def test_nothing():\\n    pass\\n")
     run("-m", "pytest", "-q", "-p", "no:tigris", "-p", "no:xdist", *INNER_OPTIONS)
     run("-m", "pytest_tigris", "sweep", "--help")
+    # An emulator stopped by a usage error is a command like the others: it served nothing.
+    assert subprocess.run([sys.executable, "-m", "pytest_tigris", "emulator", "--port", "x"],
+                          capture_output=True).returncode == 2
     run("-c", "pass")
 """
 
@@ -67,7 +70,7 @@ def test_each_process_is_counted_once_as_its_kind(report: dict[str, Any]) -> Non
         "run-worker": 2,
         "inner": 1,
         "emulator": 1,
-        "command": 1,
+        "command": 2,
         "other": 1,
     }
 
