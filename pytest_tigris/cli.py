@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -142,17 +143,20 @@ def _build_parser() -> argparse.ArgumentParser:
     delete.add_argument("name")
     listing = env_commands.add_parser("list", help="list the seed's forks with their age")
     listing.add_argument("--seed", help="the seed bucket whose forks to list")
-    switch = env_commands.add_parser("switch", help="make NAME the current environment")
+    switch = env_commands.add_parser(
+        "switch", help="make NAME, an existing environment, the current environment"
+    )
     switch.add_argument("name")
     for action in (create, delete, listing, switch):
         action.add_argument("--project", help="project name (bucket prefix)")
-        if action is not switch:
-            _endpoint_option(action)
+        _endpoint_option(action)
 
     snapshot = commands.add_parser("snapshot", help="take a snapshot of a bucket")
     _endpoint_option(snapshot)
-    snapshot.add_argument("bucket", help="a snapshot-enabled bucket")
-    snapshot.add_argument("--name", help="a name for the snapshot")
+    snapshot.add_argument("bucket", metavar="BUCKET", help="a snapshot-enabled bucket")
+    snapshot.add_argument(
+        "--name", help="a name for the snapshot: printable ASCII, e.g. 'before v2 migration'"
+    )
     _seed_parser(commands)
     return parser
 
@@ -310,10 +314,18 @@ def _remote_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             older_than = parse_duration(args.older_than)
         except ValueError as exc:
             parser.error(f"--older-than: {exc}")
+    else:
+        _check_bucket_name(parser, args.bucket)
+        if args.name is not None and not _SNAPSHOT_NAME.fullmatch(args.name):
+            parser.error(
+                f"--name {args.name!r}: a snapshot name is printable ASCII (letters, digits, "
+                "punctuation and inner spaces): no control characters, accents or other "
+                "non-ASCII letters"
+            )
     janitor = _connect(parser, args.endpoint)
 
     def snapshot() -> int:
-        print(janitor.snapshot(args.bucket, args.name))
+        print(_snapshot(janitor, args.bucket, args.name))
         return 0
 
     def sweep_forks() -> int:
@@ -339,6 +351,76 @@ def _remote_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     return _run(args.command, janitor, snapshot if args.command == "snapshot" else sweep_forks)
 
 
+# Printable ASCII without spaces at the ends (HTTP drops those from the header that carries it).
+_SNAPSHOT_NAME = re.compile(r"[!-~](?:[ -~]*[!-~])?")
+
+
+def _check_bucket_name(parser: argparse.ArgumentParser, bucket: str) -> None:
+    from .naming import valid_bucket_name
+
+    if not valid_bucket_name(bucket):
+        parser.error(
+            f"BUCKET {bucket!r} is not a valid bucket name: use 3-63 characters a-z, 0-9, "
+            "'.' and '-', starting and ending with a letter or digit"
+        )
+
+
+def _head_bucket(janitor: Any, bucket: str) -> dict[str, str] | None:
+    """The bucket's HeadBucket headers, or None when it does not exist."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .s3calls import error_status
+
+    try:
+        response = janitor.call("head_bucket", Bucket=bucket)
+    except ClientError as exc:
+        if error_status(exc) == 404:
+            return None
+        raise janitor.describe(exc) from None
+    except BotoCoreError as exc:
+        raise janitor.describe(exc) from None
+    return dict(response["ResponseMetadata"]["HTTPHeaders"])
+
+
+def _snapshot(janitor: Any, bucket: str, name: str | None) -> str:
+    """Snapshot ``bucket``; a missing or plain bucket is a one-line TigrisError."""
+    from botocore.exceptions import ClientError
+
+    from .exceptions import TigrisEndpointError, TigrisError
+    from .s3calls import error_code, error_status
+
+    missing = TigrisError(
+        f"bucket {bucket!r} does not exist at {janitor.endpoint_url}: check the name"
+    )
+    headers = _head_bucket(janitor, bucket)
+    if headers is None:
+        raise missing
+    flag = headers.get("x-tigris-enable-snapshot")
+    if flag is None:
+        raise TigrisEndpointError(
+            f"{janitor.endpoint_url} does not speak Tigris (HeadBucket has no "
+            "X-Tigris-Enable-Snapshot header): it cannot take snapshots; point --endpoint at "
+            "Tigris (https://t3.storage.dev) or the emulator"
+        )
+    if flag.strip().lower() != "true":
+        raise TigrisError(
+            f"bucket {bucket!r} is not snapshot-enabled, so it has no snapshots: enable "
+            "snapshots on it (Tigris dashboard, or tigris_boto3_ext.update_bucket(client, "
+            f"{bucket!r}, snapshot_enabled=True)) or snapshot a snapshot-enabled bucket"
+        )
+    try:
+        return str(janitor.snapshot(bucket, name))
+    except ClientError as exc:
+        # A snapshot is a CreateBucket on the wire: botocore's text would name that operation.
+        if error_code(exc) == "NoSuchBucket":
+            raise missing from None
+        message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())
+        raise TigrisError(
+            f"{janitor.endpoint_url} refused the snapshot of {bucket!r} "
+            f"({error_code(exc) or error_status(exc)}: {message or 'no message'})"
+        ) from None
+
+
 def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .envs import (
         CURRENT_ENV_FILE,
@@ -352,16 +434,8 @@ def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
     from .exceptions import TigrisConfigError
 
     action = args.env_command
-    settings = EnvSettings.load(project=args.project, seed=getattr(args, "seed", None))
     try:
-        if action == "switch":
-            name = bucket_name(settings.project, args.name) if settings.project else None
-            env_name = args.name.strip().lower()
-            if name is None:
-                bucket_name("p", env_name)  # validates the environment name
-            Path(CURRENT_ENV_FILE).write_text(env_name + "\n", encoding="utf-8")
-            print(f"current environment: {env_name}" + (f" (bucket {name})" if name else ""))
-            return 0
+        settings = EnvSettings.load(project=args.project, seed=getattr(args, "seed", None))
         if action == "list":
             if not settings.seed:
                 raise TigrisConfigError(
@@ -408,10 +482,31 @@ def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
     def delete() -> int:
         assert name is not None
         check_deletable_env(name, args.name.strip().lower(), settings)
-        if janitor.delete_env(name):
-            print(f"deleted {name}")
-        else:
-            print(f"{name} does not exist")
+        if not janitor.delete_env(name):
+            print(
+                f"pytest-tigris env delete: {name} does not exist at {janitor.endpoint_url}: "
+                "nothing to delete (pytest-tigris env list shows the environments)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"deleted {name}")
+        return 0
+
+    def switch() -> int:
+        assert name is not None
+        env_name = args.name.strip().lower()
+        if _head_bucket(janitor, name) is None:
+            current = read_current_env()
+            stays = f"stays {current!r}" if current else "is still unset"
+            print(
+                f"pytest-tigris env switch: {name} does not exist at {janitor.endpoint_url}: "
+                f"create it with pytest-tigris env create {env_name} (the current environment "
+                f"{stays})",
+                file=sys.stderr,
+            )
+            return 1
+        Path(CURRENT_ENV_FILE).write_text(env_name + "\n", encoding="utf-8")
+        print(f"current environment: {env_name} (bucket {name})")
         return 0
 
     def list_envs() -> int:
@@ -433,20 +528,14 @@ def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
             print(f"{marker} {entry['name']}  {age(entry.get('created_at'))}")
         return 0
 
-    actions = {"create": create, "delete": delete, "list": list_envs}
+    actions = {"create": create, "delete": delete, "list": list_envs, "switch": switch}
     return _run(f"env {action}", janitor, actions[action])
 
 
 def _seed_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .naming import valid_bucket_name
-
     action = args.seed_command
     folder = Path(args.folder)
-    if not valid_bucket_name(args.bucket):
-        parser.error(
-            f"BUCKET {args.bucket!r} is not a valid bucket name: use 3-63 characters a-z, 0-9, "
-            "'.' and '-', starting and ending with a letter or digit"
-        )
+    _check_bucket_name(parser, args.bucket)
     objects: list[Any] = []
     if action == "push":
         from .emulator.errors import InvalidSeedFolder

@@ -7,6 +7,7 @@ and the app finds it with :func:`get_bucket_name` / :func:`get_s3_client`. No py
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import sys
@@ -31,10 +32,16 @@ __all__ = [
 CURRENT_ENV_FILE = ".current-env"
 DEFAULT_PROTECTED = ("main", "prod")
 _ENV_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_NOT_IN_BUCKET_NAMES = re.compile(r"[^a-z0-9.-]")
 
 
-def _pyproject_settings(start: Path) -> dict[str, Any]:
-    """``[tool.pytest-tigris]`` from the nearest pyproject.toml at or above ``start``."""
+def _pyproject_settings(start: Path) -> tuple[Path | None, dict[str, Any]]:
+    """``[tool.pytest-tigris]`` from the nearest pyproject.toml at or above ``start``, with the
+    file it came from.
+
+    A file that cannot be read or parsed is an error, not "no settings": it may hold the
+    ``protected`` list that keeps ``env delete`` off an environment.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
@@ -42,14 +49,58 @@ def _pyproject_settings(start: Path) -> dict[str, Any]:
 
     for folder in (start, *start.parents):
         path = folder / "pyproject.toml"
-        if path.is_file():
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return {}
-            settings = data.get("tool", {}).get("pytest-tigris", {})
-            return dict(settings) if isinstance(settings, dict) else {}
-    return {}
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise TigrisConfigError(
+                f"{path}: cannot read it ({exc.strerror or exc}): [tool.pytest-tigris] settings "
+                "come from it, so check its permissions"
+            ) from None
+        except ValueError as exc:  # tomllib.TOMLDecodeError, UnicodeDecodeError
+            message = " ".join(str(exc).split())
+            raise TigrisConfigError(
+                f"{path}: cannot parse it ({message}): fix the file, [tool.pytest-tigris] "
+                "settings come from it"
+            ) from None
+        tool = data.get("tool", {})
+        settings = tool.get("pytest-tigris", {}) if isinstance(tool, dict) else {}
+        if not isinstance(settings, dict):
+            raise TigrisConfigError(
+                f"{path}: [tool.pytest-tigris] must be a table, e.g. [tool.pytest-tigris] "
+                'followed by project = "myproject" on the next line'
+            )
+        return path, settings
+    return None, {}
+
+
+def _string_setting(path: Path | None, tool: Mapping[str, Any], key: str) -> str | None:
+    value = tool.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    example = {"project": "myproject", "seed": "myproject-bucket-main"}[key]
+    raise TigrisConfigError(
+        f'{path}: [tool.pytest-tigris] {key} must be a string, e.g. {key} = "{example}" '
+        f"(got {value!r})"
+    )
+
+
+def _protected_setting(path: Path | None, tool: Mapping[str, Any]) -> tuple[str, ...]:
+    value = tool.get("protected", DEFAULT_PROTECTED)
+    if isinstance(value, str):
+        # tuple("prod") would protect 'p', 'r', 'o', 'd' and leave prod deletable.
+        raise TigrisConfigError(
+            f"{path}: [tool.pytest-tigris] protected = {value!r} is not a list: write "
+            f"protected = {json.dumps([value], ensure_ascii=False)}"
+        )
+    names = list(value) if isinstance(value, (list, tuple)) else None
+    if names is None or not all(isinstance(n, str) and n.strip() for n in names):
+        raise TigrisConfigError(
+            f"{path}: [tool.pytest-tigris] protected must be a list of environment names, "
+            f'e.g. protected = ["main", "prod"] (got {value!r})'
+        )
+    return tuple(n.strip().lower() for n in names)
 
 
 @dataclass(frozen=True)
@@ -69,17 +120,22 @@ class EnvSettings:
         environ: Mapping[str, str] | None = None,
         cwd: Path | None = None,
     ) -> EnvSettings:
-        """Argument > ``PYTEST_TIGRIS_PROJECT``/``_SEED``/``_PROTECTED_ENVS`` > pyproject."""
+        """Argument > ``PYTEST_TIGRIS_PROJECT``/``_SEED``/``_PROTECTED_ENVS`` > pyproject.
+
+        Raises :class:`TigrisConfigError` for a pyproject.toml that cannot be parsed or holds
+        a setting of the wrong type, even one the other sources override.
+        """
         env = os.environ if environ is None else environ
-        tool = _pyproject_settings(cwd or Path.cwd())
+        path, tool = _pyproject_settings(cwd or Path.cwd())
+        tool_project = _string_setting(path, tool, "project")
+        tool_seed = _string_setting(path, tool, "seed")
+        protected = _protected_setting(path, tool)
         protected_raw = env.get("PYTEST_TIGRIS_PROTECTED_ENVS")
         if protected_raw is not None:
-            protected = tuple(p.strip() for p in protected_raw.split(",") if p.strip())
-        else:
-            protected = tuple(tool.get("protected", DEFAULT_PROTECTED))
+            protected = tuple(p.strip().lower() for p in protected_raw.split(",") if p.strip())
         return cls(
-            project=project or env.get("PYTEST_TIGRIS_PROJECT") or tool.get("project"),
-            seed=seed or env.get("PYTEST_TIGRIS_SEED") or tool.get("seed"),
+            project=project or env.get("PYTEST_TIGRIS_PROJECT") or tool_project,
+            seed=seed or env.get("PYTEST_TIGRIS_SEED") or tool_seed,
             protected=protected,
         )
 
@@ -94,20 +150,40 @@ class EnvSettings:
 
 def bucket_name(project: str, env: str) -> str:
     """``{project}-bucket-{env}``, checked against the bucket-name rules."""
-    from .naming import valid_bucket_name
+    from .naming import MAX_BUCKET, valid_bucket_name
 
     env_clean = env.strip().lower()
     if not _ENV_NAME.match(env_clean):
         raise TigrisConfigError(
             f"environment name {env!r} is not valid: use lower-case letters, digits and '-'"
         )
-    name = f"{project.strip().lower()}-bucket-{env_clean}"
-    if not valid_bucket_name(name):
+    project_clean = project.strip().lower()
+    name = f"{project_clean}-bucket-{env_clean}"
+    if valid_bucket_name(name):
+        return name
+    # Say what is wrong: the environment name is fine by now, so it is the project or length.
+    bad = sorted(set(_NOT_IN_BUCKET_NAMES.findall(project_clean)))
+    if bad:
+        what = f"it has {', '.join(repr(c) for c in bad)}"
+    elif not project_clean[:1].isalnum():
+        what = f"it starts with {project_clean[:1]!r}" if project_clean else "it is empty"
+    elif ".." in project_clean:
+        what = "it has '..'"
+    else:
+        what = ""
+    if what:
         raise TigrisConfigError(
-            f"{name!r} is not a valid bucket name (3-63 characters a-z, 0-9, '.', '-'): "
-            "use a shorter project or environment name"
+            f"project name {project!r} cannot be part of a bucket name: {what} (use lower-case "
+            "letters, digits, '.' and '-', starting with a letter or digit)"
         )
-    return name
+    if len(name) > MAX_BUCKET:
+        raise TigrisConfigError(
+            f"{name!r} is {len(name)} characters long, more than the {MAX_BUCKET} a bucket name "
+            "may have: use a shorter project or environment name"
+        )
+    raise TigrisConfigError(  # pragma: no cover - every rule is named above
+        f"{name!r} is not a valid bucket name (3-63 characters a-z, 0-9, '.', '-')"
+    )
 
 
 def check_new_env(name: str, env: str) -> None:

@@ -37,11 +37,18 @@ _PASSES = 4
 
 
 def parse_duration(text: str) -> datetime.timedelta:
-    """``"90"``, ``"30s"``, ``"15m"``, ``"2h"``, ``"1d"`` → a timedelta."""
+    """``"90"``, ``"30s"``, ``"15m"``, ``"2h"``, ``"1d"`` → a timedelta; ValueError for
+    anything else, or more than ``timedelta.max``."""
     match = _DURATION.match(text.strip().lower())
     if match is None:
         raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 2h or 0s")
-    return datetime.timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    try:
+        return datetime.timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    except OverflowError:
+        # Past timedelta.max, or a float that became infinity.
+        raise ValueError(
+            f"{text!r} is too long a duration: the most is {datetime.timedelta.max.days}d"
+        ) from None
 
 
 def live_runs(tempdir: str | None = None) -> set[str]:

@@ -74,8 +74,8 @@ def test_create_use_list_delete(project: str, capsys: pytest.CaptureFixture[str]
 
     assert main(["env", "delete", "alice"]) == 0
     assert "deleted myproject-bucket-alice" in capsys.readouterr().out
-    assert main(["env", "delete", "alice"]) == 0
-    assert "does not exist" in capsys.readouterr().out
+    assert main(["env", "delete", "alice"]) == 1
+    assert "does not exist" in capsys.readouterr().err
     s3 = make_client(project)
     assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == {SEED, "myproject-bucket-bob"}
     assert sorted(keys(s3, SEED)) == sorted(FILES)
@@ -165,3 +165,121 @@ def test_project_is_required(
     assert "PYTEST_TIGRIS_PROJECT" in capsys.readouterr().err
     with pytest.raises(pytest_tigris.TigrisConfigError, match="TIGRIS_ENV"):
         pytest_tigris.get_bucket_name(project="myproject")
+
+
+def buckets(endpoint: str) -> set[str]:
+    return {b["Name"] for b in make_client(endpoint).list_buckets()["Buckets"]}
+
+
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line ``main(argv)`` prints when it stops with a usage error (exit 2)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('protected = "prod"', "protected = 'prod' is not a list: write protected = [\"prod\"]"),
+        ('protected = ["main", 5]', "protected must be a list of environment names"),
+        ('protected = ["main", ""]', "protected must be a list of environment names"),
+        ("protected = { prod = true }", "protected must be a list of environment names"),
+        ("project = 5", "project must be a string"),
+        ('project = ["myproject"]', "project must be a string"),
+        ("seed = true", "seed must be a string"),
+    ],
+)
+def test_bad_pyproject_settings_are_usage_errors(
+    project: str, setting: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["env", "create", "prod"]) == 0
+    capsys.readouterr()
+    key = setting.partition(" ")[0]
+    lines = ['project = "myproject"', 'seed = "myproject-bucket-main"']
+    lines = [line for line in lines if not line.startswith(key + " ")] + [setting]
+    Path("pyproject.toml").write_text("[tool.pytest-tigris]\n" + "\n".join(lines) + "\n")
+    err = usage_error(["env", "delete", "prod"], capsys)
+    assert f"{Path.cwd() / 'pyproject.toml'}: [tool.pytest-tigris] {message}" in err
+    assert "myproject-bucket-prod" in buckets(project)
+    with pytest.raises(pytest_tigris.TigrisConfigError, match=key):
+        pytest_tigris.get_bucket_name("myproject", "prod")
+
+
+def test_protected_names_match_whatever_their_case(
+    project: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["env", "create", "prod"]) == 0
+    Path("pyproject.toml").write_text(
+        '[tool.pytest-tigris]\nproject = "myproject"\nprotected = [" Prod "]\n'
+    )
+    assert main(["env", "delete", "prod"]) == 1
+    assert "environment 'prod' is protected" in capsys.readouterr().err
+    monkeypatch.setenv("PYTEST_TIGRIS_PROTECTED_ENVS", "main,PROD")
+    assert main(["env", "delete", "prod"]) == 1
+    assert "myproject-bucket-prod" in buckets(project)
+
+
+def test_unparsable_pyproject_is_a_usage_error(
+    project: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["env", "create", "staging"]) == 0
+    capsys.readouterr()
+    Path("pyproject.toml").write_text(
+        '[tool.pytest-tigris]\nprotected = ["staging"]\n\n[tool.other]\nbad line\n'
+    )
+    monkeypatch.setenv("PYTEST_TIGRIS_PROJECT", "myproject")
+    err = usage_error(["env", "delete", "staging"], capsys)
+    assert err.startswith(f"pytest-tigris: error: {Path.cwd() / 'pyproject.toml'}: cannot parse")
+    assert "(at line 5, column" in err
+    assert "myproject-bucket-staging" in buckets(project)
+    with pytest.raises(pytest_tigris.TigrisConfigError, match="cannot parse"):
+        pytest_tigris.get_bucket_name(env="staging")
+    # A [tool.pytest-tigris] that is not a table is as wrong.
+    Path("pyproject.toml").write_text('[tool]\n"pytest-tigris" = "myproject"\n')
+    err = usage_error(["env", "delete", "staging"], capsys)
+    assert "[tool.pytest-tigris] must be a table" in err
+    assert "myproject-bucket-staging" in buckets(project)
+
+
+def test_missing_environments_fail(project: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["env", "delete", "nosuch"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"pytest-tigris env delete: myproject-bucket-nosuch does not exist at {project}: "
+        "nothing to delete (pytest-tigris env list shows the environments)\n"
+    )
+
+    assert main(["env", "create", "alice"]) == 0
+    assert main(["env", "switch", "alice"]) == 0
+    capsys.readouterr()
+    assert main(["env", "switch", "nosuch"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"pytest-tigris env switch: myproject-bucket-nosuch does not exist at {project}: "
+        "create it with pytest-tigris env create nosuch (the current environment stays "
+        "'alice')\n"
+    )
+    assert Path(".current-env").read_text() == "alice\n"
+
+
+def test_invalid_bucket_names_say_what_is_wrong(
+    project: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = usage_error(["env", "create", "zed", "--project", "My_Project"], capsys)
+    assert "project name 'My_Project' cannot be part of a bucket name: it has '_'" in err
+    assert "shorter" not in err
+    err = usage_error(["env", "create", "zed", "--project=-myproject"], capsys)
+    assert "project name '-myproject' cannot be part of a bucket name: it starts with '-'" in err
+    long = "p" * 50
+    err = usage_error(["env", "create", "zed-zed-zed", "--project", long], capsys)
+    assert (
+        f"'{long}-bucket-zed-zed-zed' is 69 characters long, more than the 63 a bucket name may "
+        "have: use a shorter project or environment name"
+    ) in err
+    assert buckets(project) == {SEED}

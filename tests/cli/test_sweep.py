@@ -113,6 +113,16 @@ def test_sweep_errors(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None
         main(["sweep", "--endpoint", endpoint, "--older-than", "soon"])
     assert exc.value.code == 2
     assert "--older-than" in capsys.readouterr().err
+    for too_long in ("99999999999999999d", "1000000000d", "9" * 400):
+        with pytest.raises(SystemExit) as exc:
+            main(["sweep", "--endpoint", endpoint, "--dry-run", "--older-than", too_long])
+        assert exc.value.code == 2
+        assert capsys.readouterr().err == (
+            f"pytest-tigris: error: --older-than: {too_long!r} is too long a duration: "
+            "the most is 999999999d\n"
+        )
+    assert main(["sweep", "--endpoint", endpoint, "--dry-run", "--older-than", "999999999d"]) == 0
+    capsys.readouterr()
     assert main(["sweep", "--endpoint", "http://127.0.0.1:9"]) == 1
     err = capsys.readouterr().err
     assert "Connection refused by http://127.0.0.1:9" in err
@@ -144,3 +154,74 @@ def test_snapshot_command_prints_the_version(endpoint: str) -> None:
     assert len(version) == 19 and version.isdigit()
     listed = make_client(endpoint).list_buckets()  # plain listing is unaffected
     assert SEED in {b["Name"] for b in listed["Buckets"]}
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["BAD_b"],
+            "pytest-tigris: error: BUCKET 'BAD_b' is not a valid bucket name: use 3-63 characters "
+            "a-z, 0-9, '.' and '-', starting and ending with a letter or digit",
+        ),
+        (
+            [SEED, "--name", "x\ny"],
+            "pytest-tigris: error: --name 'x\\ny': a snapshot name is printable ASCII (letters, "
+            "digits, punctuation and inner spaces): no control characters, accents or other "
+            "non-ASCII letters",
+        ),
+        (
+            [SEED, "--name", "é"],
+            "pytest-tigris: error: --name 'é': a snapshot name is printable ASCII (letters, "
+            "digits, punctuation and inner spaces): no control characters, accents or other "
+            "non-ASCII letters",
+        ),
+        (
+            [SEED, "--name", " nightly"],
+            "pytest-tigris: error: --name ' nightly': a snapshot name is printable ASCII "
+            "(letters, digits, punctuation and inner spaces): no control characters, accents or "
+            "other non-ASCII letters",
+        ),
+        (
+            [SEED, "--name", ""],
+            "pytest-tigris: error: --name '': a snapshot name is printable ASCII (letters, "
+            "digits, punctuation and inner spaces): no control characters, accents or other "
+            "non-ASCII letters",
+        ),
+    ],
+)
+def test_snapshot_usage_errors_exit_2(
+    endpoint: str, argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["snapshot", "--endpoint", endpoint, *argv])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", line + "\n")
+    assert snapshot_labels(make_client(endpoint), SEED) == set()
+
+
+def test_snapshot_of_a_missing_or_plain_bucket_fails_with_one_line(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = make_client(endpoint)
+    s3.create_bucket(Bucket="plainbucket")
+    assert main(["snapshot", "--endpoint", endpoint, "nosuch-bucket"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f"pytest-tigris snapshot: bucket 'nosuch-bucket' does not exist at {endpoint}: check "
+        "the name\n",
+    )
+    assert main(["snapshot", "--endpoint", endpoint, "plainbucket", "--name", "n"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        "pytest-tigris snapshot: bucket 'plainbucket' is not snapshot-enabled, so it has no "
+        "snapshots: enable snapshots on it (Tigris dashboard, or tigris_boto3_ext.update_bucket"
+        "(client, 'plainbucket', snapshot_enabled=True)) or snapshot a snapshot-enabled bucket\n",
+    )
+    assert names(s3) == {SEED, "plainbucket"}
+    # A name with spaces and punctuation is fine, and stored as given.
+    assert main(["snapshot", "--endpoint", endpoint, SEED, "--name", "before v2.1 (ok)"]) == 0
+    assert snapshot_labels(s3, SEED) == {"before v2.1 (ok)"}
