@@ -226,14 +226,16 @@ class TigrisBackend:
             raise
 
     # -- seeds --------------------------------------------------------------------------------
-    def pinned_snapshot(self, seed: str) -> str | None:
+    def pinned_snapshot(self, seed: str, *, what: str = "--tigris-seed") -> str | None:
         """The snapshot every fork of ``seed`` in this run is made from (taken once per run).
 
         None for copies: plain S3 has no snapshots (the seed is checked once instead).
+        ``what``: where ``seed`` came from (an option, a marker, ``fork(source=)``), named
+        when there is no such bucket.
         """
         if not self.strategy.pins_snapshots:
             if seed not in self._checked:
-                self.janitor.check_seed(seed)
+                self.janitor.check_seed(seed, what=what)
                 self._checked.add(seed)
             return None
         with self._lock:
@@ -244,9 +246,11 @@ class TigrisBackend:
             pinned: dict[str, str] = registry.setdefault("snapshots", {})
             if seed not in pinned:
                 if seed == self.config.seed and self.config.seed_snapshot:
-                    pinned[seed] = janitor.resolve_snapshot(seed, self.config.seed_snapshot)
+                    pinned[seed] = janitor.resolve_snapshot(
+                        seed, self.config.seed_snapshot, what=self.config.seed_snapshot_source
+                    )
                 else:
-                    janitor.check_seed(seed)
+                    janitor.check_seed(seed, what=what)
                     pinned[seed] = janitor.snapshot(seed, f"pytest-tigris-{self.run.run_id}")
                     registry.setdefault("taken_snapshots", {})[seed] = pinned[seed]
             version = pinned[seed]
@@ -367,9 +371,28 @@ def hook_failure(hook: str, exc: BaseException) -> str:
             relative = os.path.relpath(path)
             where = f" ({path if relative.startswith('..') else relative}:{frame.lineno})"
             break
-    text = str(exc).strip().splitlines()
-    message = f": {text[0][:200]}" if text else ""
+    text = _one_line(str(exc))
+    message = f": {text}" if text else ""
     return f"{hook} raised {type(exc).__name__}{message}{where}: fix the hook"
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """An exception's message on one line: its lines joined by ``; `` (by a space after a
+    line ending in ``:``, which runs on), whitespace collapsed, cut at ``limit`` characters.
+
+    botocore's ParamValidationError, say, says what is wrong on its second line.
+    """
+    joined = ""
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if not line:
+            continue
+        if joined:
+            joined += " " if joined.endswith(":") else "; "
+        joined += line
+    if len(joined) > limit:
+        joined = joined[: limit - 3].rstrip() + "..."
+    return joined
 
 
 def await_all(results: list[Any]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .emulator_command import ACCESS_KEY_ENV, FAULTS_ENV, SECRET_KEY_ENV, parse_delay
+from .s3calls import CLI_ENDPOINT_HINT
 
 __all__ = ["main"]
 
@@ -285,6 +286,7 @@ def _connect(parser: argparse.ArgumentParser, endpoint: str | None) -> Any:
         clients.client,
         config.endpoint_url,
         single_shot_factory=lambda: clients.client(max_attempts=0),  # sent once
+        endpoint_hint=CLI_ENDPOINT_HINT,
     )
 
 
@@ -295,12 +297,12 @@ def _run(command: str, janitor: Any, action: Callable[[], int]) -> int:
     from .s3calls import describe_client_error
 
     try:
-        check_reachable(janitor.endpoint_url)
+        check_reachable(janitor.endpoint_url, hint=CLI_ENDPOINT_HINT)
         return action()
     except TigrisError as exc:
         print(f"pytest-tigris {command}: {exc}", file=sys.stderr)
     except Exception as exc:
-        error = describe_client_error(exc, janitor.endpoint_url)
+        error = describe_client_error(exc, janitor.endpoint_url, hint=CLI_ENDPOINT_HINT)
         print(f"pytest-tigris {command}: {error or exc}", file=sys.stderr)
     return 1
 
@@ -461,7 +463,7 @@ def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
         from .janitor import ForkNameTakenError
 
         assert name is not None and settings.seed
-        janitor.check_seed(settings.seed)
+        janitor.check_seed(settings.seed, what="--seed")
         try:
             janitor.fork(name, settings.seed)
         except ForkNameTakenError:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .config import TigrisConfig
+from .s3calls import ENDPOINT_HINT
 
 __all__ = [
     "ClientFactory",
@@ -100,11 +101,14 @@ def redact(text: str) -> str:
     return _SIGNED.sub(r"\1***", text)
 
 
-def check_reachable(endpoint_url: str | None, timeout: float = 5.0) -> None:
+def check_reachable(
+    endpoint_url: str | None, timeout: float = 5.0, *, hint: str = ENDPOINT_HINT
+) -> None:
     """Fail at once, with the fix, when nothing listens at the endpoint.
 
     botocore retries a refused connection with growing back-off, which turns a typo in the
-    endpoint into half a minute of silence.
+    endpoint into half a minute of silence. ``hint``: where the endpoint was set (the
+    plugin's settings by default), named in the message.
     """
     import socket
 
@@ -119,13 +123,11 @@ def check_reachable(endpoint_url: str | None, timeout: float = 5.0) -> None:
             pass
     except ConnectionRefusedError:
         raise TigrisEndpointError(
-            f"Connection refused by {endpoint_url}: check --tigris-endpoint / "
-            "AWS_ENDPOINT_URL_S3 and that the server is running"
+            f"Connection refused by {endpoint_url}: check {hint} and that the server is running"
         ) from None
     except OSError as exc:
         raise TigrisEndpointError(
-            f"cannot reach {endpoint_url} ({exc.strerror or exc}): check --tigris-endpoint / "
-            "AWS_ENDPOINT_URL_S3 and your network"
+            f"cannot reach {endpoint_url} ({exc.strerror or exc}): check {hint} and your network"
         ) from None
 
 
@@ -248,7 +250,7 @@ class ClientFactory:
         except ReadTimeoutError:
             raise TigrisEndpointError(
                 f"{where} accepted a connection but sent no answer in {timeout:.0f} s: check "
-                "--tigris-endpoint / AWS_ENDPOINT_URL_S3 (is it an S3 server?)"
+                f"{ENDPOINT_HINT} (is it an S3 server?)"
             ) from None
         except SSLError as exc:
             raise TigrisEndpointError(

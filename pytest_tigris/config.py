@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .exceptions import TigrisConfigError
 from .naming import (
@@ -78,7 +79,7 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option(
         "seed",
-        "Seed bucket to fork (default with --tigris-seed-dir or the emulator: "
+        "Seed bucket to fork (required on a remote endpoint; default on the emulator: "
         f"{DEFAULT_EMULATOR_SEED})",
         "NAME",
     ),
@@ -182,14 +183,26 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def check_endpoint_url(url: str, source: str) -> str:
-    """``url`` (stripped) if it is an http(s) URL with a host and a valid port; raises
-    :class:`TigrisConfigError` naming ``source`` otherwise."""
-    from urllib.parse import urlsplit
+    """``url`` (stripped) if it is an http(s) URL with a host, a valid port and nothing else
+    (no user name or password, path, query or fragment); raises :class:`TigrisConfigError`
+    naming ``source`` otherwise, never showing what comes before an ``@``."""
+    import re
 
     url = url.strip()
     example = "use e.g. https://t3.storage.dev or http://127.0.0.1:4566"
+    shown = url
+    if "@" in url:
+        # A user name and password: shown nowhere, not even in the message that rejects them.
+        before, _, after = url.rpartition("@")
+        scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", before)
+        shown = f"{scheme.group(0) if scheme else ''}***@{after}"
     if not url.startswith(("http://", "https://")):
-        raise TigrisConfigError(f"{source}={url!r} is not a URL: {example}")
+        raise TigrisConfigError(f"{source}={shown!r} is not a URL: {example}")
+    if "@" in url:
+        raise TigrisConfigError(
+            f"{source}={shown!r} has a user name or password in it: remove it (the keys go in "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port
@@ -197,14 +210,31 @@ def check_endpoint_url(url: str, source: str) -> str:
         reason = "port must be a number from 1 to 65535" if "ort" in str(exc) else f"{exc}"
         reason = reason[:1].lower() + reason[1:]
         raise TigrisConfigError(
-            f"{source}={url!r} is not a valid URL ({reason}): {example}"
+            f"{source}={shown!r} is not a valid URL ({reason}): {example}"
         ) from None
     if not host:
-        raise TigrisConfigError(f"{source}={url!r} has no host name: {example}")
+        raise TigrisConfigError(f"{source}={shown!r} has no host name: {example}")
     if port == 0:
         raise TigrisConfigError(
-            f"{source}={url!r} is not a valid URL (port must be a number from 1 to 65535): "
+            f"{source}={shown!r} is not a valid URL (port must be a number from 1 to 65535): "
             f"{example}"
+        )
+    # botocore rejects a query (an INTERNALERROR deep in a run) and would send requests under
+    # a path, where no bucket is: the endpoint is the server's root URL.
+    before_fragment, hash_mark, fragment = url.partition("#")
+    _, question_mark, query = before_fragment.partition("?")
+    extra = []
+    if parts.path not in ("", "/"):
+        extra.append(f"a path ({parts.path!r})")
+    if question_mark:
+        extra.append(f"a query ({'?' + query!r})")
+    if hash_mark:
+        extra.append(f"a fragment ({'#' + fragment!r})")
+    if extra:
+        listed = f"{', '.join(extra[:-1])} and {extra[-1]}" if len(extra) > 1 else extra[0]
+        raise TigrisConfigError(
+            f"{source}={shown!r} has {listed}: use the server's root URL, "
+            f"{parts.scheme}://{parts.netloc}"
         )
     return url
 
@@ -232,15 +262,36 @@ class TigrisConfig:
     session_token: str | None = field(default=None, repr=False)
     # Report-header lines about settings that were set but do not apply to this run.
     notes: tuple[str, ...] = ()
+    # Why the embedded emulator was chosen although an endpoint is set (it is in ``notes``
+    # too); the plugin adds it to seed errors, which would otherwise blame only the seed.
+    emulator_reason: str | None = None
+    # Where ``seed_snapshot`` was set (``--tigris-seed-snapshot``, ``ini ...``, a variable):
+    # an error about it names that.
+    seed_snapshot_source: str = "--tigris-seed-snapshot"
 
     @property
     def is_emulator(self) -> bool:
         return self.backend == "emulator"
 
+    def missing_seed(self) -> TigrisConfigError | None:
+        """The error for forking on a remote endpoint with no seed set, or None.
+
+        Bucket names are global on Tigris: a default seed name there could be someone else's
+        bucket. Only the plugin asks (the CLI commands load a remote configuration and fork no
+        seed), and only once forks are needed: a run that makes none needs no seed.
+        """
+        if self.is_emulator or self.seed_given:
+            return None
+        where = urlsplit(self.endpoint_url or "").netloc or "the default endpoint"
+        seed = _BY_NAME["seed"]
+        return TigrisConfigError(
+            f"no seed bucket set for the remote backend ({where}): set {seed.flag}, ini "
+            f"{seed.ini} or {seed.env} to the bucket to fork (bucket names are global, so "
+            "there is no default), or use --tigris-backend=emulator"
+        )
+
     def describe(self) -> str:
         """One line for the report header; never contains a secret."""
-        from urllib.parse import urlsplit
-
         if self.is_emulator:
             where = "embedded emulator"
         else:
@@ -249,8 +300,9 @@ class TigrisConfig:
         mode = " fork-mode=copy" if self.fork_mode == "copy" else ""
         if self.fork_mode == "copy":
             snapshot = "none (copy mode)"
+        seed = self.seed if self.is_emulator or self.seed_given else "(not set)"
         return (
-            f"tigris: backend={self.backend} endpoint={where} seed={self.seed} "
+            f"tigris: backend={self.backend} endpoint={where} seed={seed} "
             f"snapshot={snapshot} run={self.run_id}{mode}"
         )
 
@@ -336,9 +388,16 @@ class TigrisConfig:
         secret_key = aws.get("AWS_SECRET_ACCESS_KEY")
         profile = aws.get("AWS_PROFILE")
         has_credentials = bool((access_key and secret_key) or profile)
+        emulator_reason = None
         if backend == "auto":
             remote = endpoint is not None and (explicit_endpoint or has_credentials)
             backend = "remote" if remote else "emulator"
+            if endpoint is not None and not remote:
+                emulator_reason = (
+                    f"the embedded emulator was chosen because {endpoint_source} is set but no "
+                    "credentials are: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                    "AWS_PROFILE, to use that endpoint"
+                )
         if backend == "remote" and endpoint is None:
             raise TigrisConfigError(
                 "--tigris-backend=remote needs an endpoint: set --tigris-endpoint or "
@@ -347,7 +406,7 @@ class TigrisConfig:
 
         seed_dir_raw, seed_dir_source = pick("seed-dir")
         seed_dir: Path | None = None
-        notes: list[str] = []
+        notes = [f"tigris: {emulator_reason}"] if emulator_reason else []
         from_ini = seed_dir_source.startswith("ini")
         if seed_dir_raw is not None and backend != "emulator" and from_ini:
             # A checked-in ini serves local runs on the emulator; CI runs of the same
@@ -435,4 +494,6 @@ class TigrisConfig:
             secret_access_key=EMULATOR_KEY if emulator else secret_key,
             session_token=None if emulator else aws.get("AWS_SESSION_TOKEN"),
             notes=tuple(notes),
+            emulator_reason=emulator_reason,
+            seed_snapshot_source=snapshot_source,
         )

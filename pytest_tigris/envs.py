@@ -238,8 +238,14 @@ def get_s3_client(project: str | None = None, env: str | None = None) -> Any:
         get_bucket_name(project, env)
     from .client import ClientFactory
     from .config import TigrisConfig
+    from .exceptions import TigrisConfigError
 
-    config = TigrisConfig.load(options={"backend": "remote"}, ini={})
+    try:
+        config = TigrisConfig.load(options={"backend": "remote"}, ini={})
+    except TigrisConfigError as exc:
+        # The configuration's words are pytest's options; this is a library call.
+        message = str(exc).replace("--tigris-backend=remote", "get_s3_client()")
+        raise TigrisConfigError(message.replace("--tigris-endpoint or ", "")) from None
     return ClientFactory(config, config.endpoint_url).client()
 
 

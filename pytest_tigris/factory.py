@@ -163,7 +163,9 @@ class TigrisForkFactory:
         backend = self.backend
         source = source or self.config.seed
         if snapshot is None and (source == self.config.seed or not self.ledger.is_live(source)):
-            snapshot = backend.pinned_snapshot(source)
+            # A source that is not the run's seed came from ``fork(source=...)``.
+            what = "--tigris-seed" if source == self.config.seed else "source="
+            snapshot = backend.pinned_snapshot(source, what=what)
         elif snapshot is not None and not snapshot.isdigit():
             snapshot = backend.janitor.resolve_snapshot(
                 source, snapshot, what=f"snapshot of {source}"

@@ -23,6 +23,7 @@ from .exceptions import (
 )
 from .naming import parse_fork_name, run_snapshot_name
 from .s3calls import (
+    ENDPOINT_HINT,
     ThreadHeaders,
     describe_client_error,
     error_code,
@@ -67,6 +68,9 @@ class ForkJanitor:
     ``single_shot_factory`` builds a client that never retries by itself: snapshots are taken
     with it, so a retry happens only after checking that the first attempt did not go through
     (a retried snapshot would be a second one). Without it the admin client is used.
+
+    ``endpoint_hint``: where the endpoint was set, for messages about a wrong one (None: the
+    plugin's settings, and its other ways out: the emulator, copy mode).
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class ForkJanitor:
         strategy: ForkStrategy | None = None,
         single_shot_factory: Callable[[], Any] | None = None,
         control: ControlClient | None = None,
+        endpoint_hint: str | None = None,
     ) -> None:
         self._client_factory = client_factory
         self._single_shot_factory = single_shot_factory
@@ -88,6 +93,7 @@ class ForkJanitor:
         self._lockfree: tuple[Any, ThreadHeaders] | None = None
         self._labels: dict[str, dict[str, str | None]] = {}
         self.endpoint_url = endpoint_url
+        self.endpoint_hint = endpoint_hint
         self.protected = set(protected)
         self.remote = remote
         # How forks are made: Tigris forks, or copies (plain S3: --tigris-fork-mode=copy).
@@ -133,11 +139,23 @@ class ForkJanitor:
             return method(**params)
 
     def describe(self, exc: Exception) -> Exception:
-        return describe_client_error(exc, self.endpoint_url) or exc
+        hint = self.endpoint_hint or ENDPOINT_HINT
+        return describe_client_error(exc, self.endpoint_url, hint=hint) or exc
+
+    def _to_tigris(self, plugin_ways: str) -> str:
+        """How to get an endpoint that forks: ``plugin_ways`` when the endpoint is the
+        plugin's setting, else point the caller's setting at Tigris."""
+        if self.endpoint_hint is None:
+            return plugin_ways
+        return f"point {self.endpoint_hint} at Tigris (https://t3.storage.dev)"
 
     # -- the seed -------------------------------------------------------------------------
-    def check_seed(self, seed: str) -> None:
-        """Raise a clear error unless ``seed`` exists, is reachable and is snapshot-enabled."""
+    def check_seed(self, seed: str, *, what: str = "--tigris-seed") -> None:
+        """Raise a clear error unless ``seed`` exists, is reachable and is snapshot-enabled.
+
+        ``what``: where the name came from (the option, the CLI's argument...), to be fixed
+        when there is no such bucket.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -149,12 +167,12 @@ class ForkJanitor:
             if web_page and not any(h.startswith("x-amz") for h in headers):
                 raise TigrisEndpointError(
                     f"{self.endpoint_url} does not speak S3 (HTTP {error_status(exc)} without S3 "
-                    "headers): check --tigris-endpoint / AWS_ENDPOINT_URL_S3"
+                    f"headers): check {self.endpoint_hint or ENDPOINT_HINT}"
                 ) from None
             if error_status(exc) == 404 or error_code(exc) in ("404", "NoSuchBucket"):
                 raise TigrisSeedError(
                     f"seed bucket {seed!r} does not exist at {self.endpoint_url}: create it "
-                    "(snapshot-enabled) or fix --tigris-seed"
+                    f"(snapshot-enabled) or fix {what}"
                 ) from None
             raise self.describe(exc) from None
         except BotoCoreError as exc:
@@ -166,9 +184,11 @@ class ForkJanitor:
         if flag is None:
             raise TigrisEndpointError(
                 f"{self.endpoint_url} does not speak Tigris (HeadBucket has no "
-                "X-Tigris-Enable-Snapshot header): it cannot fork buckets; point "
-                "--tigris-endpoint at Tigris (https://t3.storage.dev), use the emulator, or "
-                "use --tigris-fork-mode=copy (slow)"
+                "X-Tigris-Enable-Snapshot header): it cannot fork buckets; "
+                + self._to_tigris(
+                    "point --tigris-endpoint at Tigris (https://t3.storage.dev), use the "
+                    "emulator, or use --tigris-fork-mode=copy (slow)"
+                )
             )
         if flag.lower() != "true":
             raise TigrisSeedError(
@@ -441,8 +461,8 @@ class ForkJanitor:
         self.created.discard(name)
         raise TigrisForkError(
             f"{self.endpoint_url} created {name!r} as a plain bucket, not a fork of {source!r}: "
-            "the endpoint does not support Tigris forks (X-Tigris-Fork-Source-Bucket); point "
-            "--tigris-endpoint at Tigris or use the emulator"
+            "the endpoint does not support Tigris forks (X-Tigris-Fork-Source-Bucket); "
+            + self._to_tigris("point --tigris-endpoint at Tigris or use the emulator")
         )
 
     def list_forks(self, source: str) -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 
 from .config import OPTIONS, TigrisConfig
 from .coordination import RunContext, terminate
-from .exceptions import TigrisConfigError, TigrisEmulatorError, TigrisError
+from .exceptions import TigrisConfigError, TigrisEmulatorError, TigrisError, TigrisSeedError
 from .fixtures import (
     SUPPORT_KEY,
     FixtureSupport,
@@ -180,6 +180,15 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
         if CONFIG_KEY not in config.stash:
             message = config.stash.get(CONFIG_ERROR_KEY, "pytest-tigris: not configured")
             raise TigrisConfigError(message.removeprefix("pytest-tigris: "))
+        tigris_config = config.stash[CONFIG_KEY]
+        missing_seed = tigris_config.missing_seed()
+        if missing_seed is not None:
+            from .client import check_reachable
+
+            # The endpoint first, as the backend checks it before the seed: when it is down,
+            # that is what to fix first.
+            check_reachable(tigris_config.endpoint_url)
+            raise missing_seed
         from .backend import await_all
         from .factory import FactoryHooks, TigrisForkFactory
 
@@ -199,9 +208,7 @@ def factory_for(config: pytest.Config) -> TigrisForkFactory:
             fork_created=lambda fork: hook.pytest_tigris_fork_created(fork=fork),
             fork_deleted=lambda fork: hook.pytest_tigris_fork_deleted(fork=fork),
         )
-        factory = TigrisForkFactory.from_config(
-            config.stash[CONFIG_KEY], config.stash[RUN_KEY], hooks
-        )
+        factory = TigrisForkFactory.from_config(tigris_config, config.stash[RUN_KEY], hooks)
         config.stash[FACTORY_KEY] = factory
         _stop_on_sigterm(config)
         run = config.stash[RUN_KEY]
@@ -405,6 +412,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     # Set up the backend now, so a bad endpoint or seed is one clear line and exit code 4
     # rather than an error in every test.
+    tigris_config = config.stash.get(CONFIG_KEY, None)
     try:
         factory = factory_for(config)
         factory.start()
@@ -415,7 +423,40 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             if isinstance(exc, TigrisConfigError)
             else pytest.ExitCode.TESTS_FAILED
         )
-        _stop_run(config, items, f"pytest-tigris: {exc}", code)
+        message = str(exc)
+        reason = tigris_config.emulator_reason if tigris_config else None
+        if isinstance(exc, TigrisSeedError) and reason:
+            message = f"{message} ({reason})"
+        _stop_run(config, items, f"pytest-tigris: {message}", code)
+    except Exception as exc:
+        endpoint = tigris_config.endpoint_url if tigris_config else None
+        failure = _botocore_failure(exc, endpoint)
+        if failure is None:
+            raise
+        _stop_run(config, items, f"pytest-tigris: {failure}", pytest.ExitCode.USAGE_ERROR)
+
+
+def _botocore_failure(exc: Exception, endpoint_url: str | None) -> str | None:
+    """One line for an error botocore raised while the backend started (a profile that does
+    not exist, a region it rejects...), or None when ``exc`` is not botocore's."""
+    if not type(exc).__module__.startswith("botocore."):
+        return None  # and botocore, maybe never imported in this run, stays so
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .client import redact
+    from .s3calls import describe_client_error
+
+    if not isinstance(exc, (BotoCoreError, ClientError)):
+        return None
+    known = describe_client_error(exc, endpoint_url)
+    if known is not None:
+        return redact(str(known))
+    where = endpoint_url or "the embedded emulator"
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return redact(
+        f"cannot start a client for {where}: {text} (botocore {type(exc).__name__}): check "
+        "the endpoint URL and the AWS_* variables and files"
+    )
 
 
 def _stop_run(

@@ -14,6 +14,8 @@ from typing import Any
 from .exceptions import TigrisEndpointError
 
 __all__ = [
+    "CLI_ENDPOINT_HINT",
+    "ENDPOINT_HINT",
     "FORCE_DELETE_HEADERS",
     "ThreadHeaders",
     "describe_client_error",
@@ -25,6 +27,11 @@ __all__ = [
 ]
 
 _RETRYABLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout"}
+# What a message about a wrong endpoint tells the user to check: the plugin's settings. The
+# CLI and library callers pass their own (``hint=``, ``ForkJanitor(endpoint_hint=)``).
+ENDPOINT_HINT = "--tigris-endpoint / AWS_ENDPOINT_URL_S3"
+# The same, for the ``pytest-tigris`` commands, whose option is ``--endpoint``.
+CLI_ENDPOINT_HINT = "--endpoint / AWS_ENDPOINT_URL_S3"
 # DeleteBucket with these deletes the bucket and everything in it (Tigris's force delete).
 FORCE_DELETE_HEADERS = {"X-Tigris-Force-Delete": "true"}
 
@@ -59,8 +66,13 @@ def retryable(exc: Exception) -> bool:
     return isinstance(exc, (ConnectionError, HTTPClientError))
 
 
-def describe_client_error(exc: Exception, endpoint_url: str | None) -> TigrisEndpointError | None:
-    """A one-line, actionable error for the failures every user hits, or None."""
+def describe_client_error(
+    exc: Exception, endpoint_url: str | None, *, hint: str = ENDPOINT_HINT
+) -> TigrisEndpointError | None:
+    """A one-line, actionable error for the failures every user hits, or None.
+
+    ``hint``: where the endpoint was set, named when the connection is refused.
+    """
     from botocore.exceptions import (
         ClientError,
         EndpointConnectionError,
@@ -71,8 +83,7 @@ def describe_client_error(exc: Exception, endpoint_url: str | None) -> TigrisEnd
     where = endpoint_url or "the default endpoint"
     if isinstance(exc, EndpointConnectionError):
         return TigrisEndpointError(
-            f"Connection refused by {where}: check --tigris-endpoint / AWS_ENDPOINT_URL_S3 "
-            "and that the server is running"
+            f"Connection refused by {where}: check {hint} and that the server is running"
         )
     if isinstance(exc, ReadTimeoutError):
         return TigrisEndpointError(f"{where} did not answer in time: check the endpoint URL")

@@ -326,11 +326,11 @@ def _file_size(path: Path) -> int:
 
 
 def _transfer_error(janitor: Any, what: str, exc: Exception) -> Exception:
-    from .s3calls import describe_client_error
+    from .s3calls import CLI_ENDPOINT_HINT, describe_client_error
 
     if isinstance(exc, TigrisError):
         return exc
-    described = describe_client_error(exc, janitor.endpoint_url)
+    described = describe_client_error(exc, janitor.endpoint_url, hint=CLI_ENDPOINT_HINT)
     if described is not None:
         return described
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

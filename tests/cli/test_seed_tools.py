@@ -519,7 +519,7 @@ def test_endpoint_problems_are_one_line_and_exit_1(
     assert (gone.returncode, gone.stdout) == (1, "")
     assert gone.stderr == (
         "pytest-tigris seed push: Connection refused by http://127.0.0.1:9: check "
-        "--tigris-endpoint / AWS_ENDPOINT_URL_S3 and that the server is running\n"
+        "--endpoint / AWS_ENDPOINT_URL_S3 and that the server is running\n"
     )
     no_endpoint = {k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL_S3"}
     usage = run_seed(no_endpoint, "pull", "x-seed", str(tmp_path / "p"))

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_tigris.backend import TigrisBackend
+from pytest_tigris.cli import main
+from pytest_tigris.config import TigrisConfig
+from pytest_tigris.coordination import RunContext
 from pytest_tigris.emulator import EmulatorProcess
+from pytest_tigris.exceptions import TigrisSeedError
 from pytest_tigris.janitor import ForkJanitor, ForkNameTakenError
 from pytest_tigris.strategies import CopyForks
 from tests.helpers import SEED, force_delete, fork
@@ -85,3 +92,53 @@ def test_copy_mode_copies_and_deletes_more_than_a_page_of_objects(tmp_path: Any)
         assert janitor.fork_source(name) is None  # a plain bucket, not a fork
         assert janitor.delete(name) is True  # empties all 1,203 objects, then deletes
         assert name not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+
+# -- a missing seed names where its name came from ---------------------------------------------
+@pytest.mark.parametrize("fork_mode", ["native", "copy"])
+def test_a_missing_fork_source_names_the_setting_the_caller_gives(
+    emulator: Any, tmp_path: Path, fork_mode: str
+) -> None:
+    config = TigrisConfig.load(
+        options={"endpoint": emulator.endpoint_url, "seed": SEED, "fork-mode": fork_mode},
+        ini={},
+        environ={"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
+        dotenv=False,
+    )
+    run = RunContext(config.run_id, "m", os.getpid(), tmp_path)
+    backend = TigrisBackend(config, run)
+    where = f"seed bucket 'no-such-source' does not exist at {emulator.endpoint_url}"
+
+    # The run's seed, or a marker's (the factory puts "the marker" in): the option's name.
+    with pytest.raises(TigrisSeedError) as by_option:
+        backend.pinned_snapshot("no-such-source")
+    with pytest.raises(TigrisSeedError) as by_caller:
+        backend.pinned_snapshot("no-such-source", what="source=")
+
+    assert str(by_option.value) == f"{where}: create it (snapshot-enabled) or fix --tigris-seed"
+    assert str(by_caller.value) == f"{where}: create it (snapshot-enabled) or fix source="
+    assert "no-such-source" not in run.read_registry().get("snapshots", {})
+
+
+def test_env_create_with_a_missing_seed_names_the_clis_settings(
+    emulator: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "PYTEST_TIGRIS_", "TIGRIS_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", emulator.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+
+    assert main(["env", "create", "zed", "--project", "zproj", "--seed", "no-such-seed"]) == 1
+
+    error = capsys.readouterr().err
+    assert error.startswith("pytest-tigris env") and error.endswith(
+        ": seed bucket 'no-such-seed' does not exist at "
+        f"{emulator.endpoint_url}: create it (snapshot-enabled) or fix --seed\n"
+    ), error
+    assert "--tigris" not in error, error

@@ -1,11 +1,14 @@
 """A fork's life from the outside: its fork point and ``changes()`` (issue 11, item 9), and
-releasing a fork that has forks of its own (issue 11, item 10).
+releasing a fork that has forks of its own (issue 11, item 10); a fork of a source that does
+not exist.
 
 Inner runs point at the session's standalone emulator (a stand-in for Tigris, so what a run
 leaves behind stays visible after it); each test makes its own seed and removes it afterwards.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -177,3 +180,26 @@ def test_a_fork_is_deleted_after_its_own_forks_at_its_teardown(
     assert bucket_log.index(f"deleted {bucket_child}") < bucket_log.index(f"deleted {bucket}")
     assert summary_counts(text) == (5, 5, 0, 0)
     assert standalone.buckets(seed) == set()
+
+
+# -- a source that does not exist ------------------------------------------------------------
+MISSING_SOURCE = """
+def test_source(tigris_fork_factory):
+    tigris_fork_factory.fork(source="no-such-source")
+"""
+
+
+def test_a_missing_source_is_blamed_on_the_argument_not_the_option(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
+    pytester.makepyfile(test_source=MISSING_SOURCE)
+
+    result = inner.run("-r", "N")  # no short summary, which repeats the line
+
+    result.assert_outcomes(failed=1)
+    [line] = result.messages()
+    assert re.fullmatch(
+        r"seed bucket 'no-such-source' does not exist at http://127\.0\.0\.1:\d+: create it "
+        r"\(snapshot-enabled\) or fix source= \(test_source\.py:2\)",
+        line,
+    ), line

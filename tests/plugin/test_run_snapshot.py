@@ -45,3 +45,32 @@ def test_run_snapshot_is_deleted_and_kept_forks_survive(
     assert body(s3, seed, "k") == b"seed"
     force_delete(s3, kept[0])
     force_delete(s3, seed)
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [
+        ("option", "--tigris-seed-snapshot"),
+        ("env", "PYTEST_TIGRIS_SEED_SNAPSHOT"),
+        ("ini", "ini tigris_seed_snapshot"),
+    ],
+)
+def test_an_unknown_seed_snapshot_is_named_where_it_was_set(
+    pytester: pytest.Pytester, inner: Inner, where: str, named: str
+) -> None:
+    pytester.makepyfile(test_inner="def test_uses(tigris_fork):\n    pass\n")
+    args: list[str] = []
+    env: dict[str, str] = {}
+    if where == "option":
+        args = ["--tigris-seed-snapshot", "nosuch"]
+    elif where == "env":
+        env = {"PYTEST_TIGRIS_SEED_SNAPSHOT": "nosuch"}
+    else:
+        pytester.makefile(".ini", pytest="[pytest]\ntigris_seed_snapshot = nosuch\n")
+
+    done = inner.run(*args, env=env)
+
+    assert done.usage_error() == (
+        f"{named} 'nosuch': bucket 'pytest-tigris-seed' has no snapshot with that version or "
+        "name (list them with tigris_boto3_ext.list_snapshots)"
+    )

@@ -27,6 +27,8 @@ XDIST = pytest.mark.parametrize("n", [0, 2], ids=["no-xdist", "n2"])
 USES_FORK = "def test_uses(tigris_fork):\n    pass\n"
 PLAIN = "def test_plain():\n    pass\n"
 URL_EXAMPLE = "use e.g. https://t3.storage.dev or http://127.0.0.1:4566"
+# A remote run needs a seed; these endpoints fail before it is looked at.
+SEED = "startup-seed"
 
 
 # -- item 4: an endpoint that accepts connections and never answers -------------------------
@@ -65,7 +67,7 @@ def test_an_endpoint_that_never_answers_fails_within_15_seconds(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tsec_startup")
     pytester.makepyfile(test_uses=USES_FORK)
     with silent_server() as url:
-        done = inner.run("--tigris-endpoint", url, n=n, timeout=60)
+        done = inner.run("--tigris-endpoint", url, "--tigris-seed", SEED, n=n, timeout=60)
 
     assert done.usage_error() == (
         f"{url} accepted a connection but sent no answer in 5 s: check --tigris-endpoint / "
@@ -182,7 +184,7 @@ def test_an_untrusted_certificate_is_named_with_the_fix(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tsec_startup")
     pytester.makepyfile(test_uses=USES_FORK)
     with tls_server(tmp_path) as url:
-        done = inner.run("--tigris-endpoint", url, timeout=60)
+        done = inner.run("--tigris-endpoint", url, "--tigris-seed", SEED, timeout=60)
 
     assert done.usage_error() == (
         f"the TLS certificate of {url} is not trusted (certificate verify failed: self-signed "
@@ -336,8 +338,8 @@ def test_an_exception_in_populate_seed_is_one_line_naming_the_hook(
     done = inner.run(n=n)
 
     assert done.usage_error() == (
-        "pytest_tigris_populate_seed raised FileNotFoundError: fixtures/ is missing "
-        "(conftest.py:3): fix the hook"
+        "pytest_tigris_populate_seed raised FileNotFoundError: fixtures/ is missing; and a "
+        "second line (conftest.py:3): fix the hook"
     )
     assert "KeyError" not in done.text, done.text
 

@@ -277,3 +277,171 @@ def test_a_seed_dir_given_for_this_run_is_an_error_on_a_remote_backend(
         load(tmp_path, options, environ=environ)
 
     assert str(exc.value) == message
+
+
+# -- an endpoint is a server's root URL (user trial, defect 1) -------------------------------
+@pytest.mark.parametrize(
+    ("url", "extra"),
+    [
+        ("http://127.0.0.1:4566?x=1", "a query ('?x=1')"),
+        ("http://127.0.0.1:4566?", "a query ('?')"),
+        ("http://127.0.0.1:4566/some/path", "a path ('/some/path')"),
+        ("http://127.0.0.1:4566//", "a path ('//')"),
+        ("http://127.0.0.1:4566#top", "a fragment ('#top')"),
+        ("http://127.0.0.1:4566/a?b=1#c", "a path ('/a'), a query ('?b=1') and a fragment ('#c')"),
+    ],
+    ids=["query", "empty-query", "path", "double-slash", "fragment", "all-three"],
+)
+def test_an_endpoint_url_with_more_than_a_host_and_port_names_the_part(
+    tmp_path: Path, url: str, extra: str
+) -> None:
+    with pytest.raises(TigrisConfigError) as exc:
+        load(tmp_path, {"endpoint": url})
+
+    assert str(exc.value) == (
+        f"--tigris-endpoint={url!r} has {extra}: use the server's root URL, http://127.0.0.1:4566"
+    )
+
+
+@pytest.mark.parametrize("url", ["https://t3.storage.dev", "http://127.0.0.1:4566/"])
+def test_a_root_url_with_or_without_its_slash_is_an_endpoint(tmp_path: Path, url: str) -> None:
+    assert load(tmp_path, {"endpoint": url}).endpoint_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "problem"),
+    [
+        ("http://user:hunter2@127.0.0.1:4566", "http://***@127.0.0.1:4566", "user"),
+        ("https://hunter2@t3.storage.dev", "https://***@t3.storage.dev", "user"),
+        ("http://us:hunter2@127.0.0.1:99999", "http://***@127.0.0.1:99999", "user"),
+        # A '#' or '/' in the password ends the host part for urlsplit: still never shown.
+        ("http://us:hun#ter2@127.0.0.1:4566", "http://***@127.0.0.1:4566", "user"),
+        ("http://us:hun/ter2@127.0.0.1:4566", "http://***@127.0.0.1:4566", "user"),
+        ("us:hunter2@127.0.0.1:4566", "***@127.0.0.1:4566", "scheme"),
+    ],
+)
+def test_a_user_name_or_password_in_an_endpoint_url_is_refused_and_never_shown(
+    tmp_path: Path, url: str, shown: str, problem: str
+) -> None:
+    with pytest.raises(TigrisConfigError) as exc:
+        load(tmp_path, {"endpoint": url})
+
+    expected = {
+        "user": f"--tigris-endpoint={shown!r} has a user name or password in it: remove it (the "
+        "keys go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        "scheme": f"--tigris-endpoint={shown!r} is not a URL: use e.g. https://t3.storage.dev or "
+        "http://127.0.0.1:4566",
+    }
+    assert str(exc.value) == expected[problem]
+    assert "hunter2" not in str(exc.value) and "ter2" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("where", "source"),
+    [
+        ("ini", "ini tigris_endpoint"),
+        ("PYTEST_TIGRIS_ENDPOINT", "PYTEST_TIGRIS_ENDPOINT"),
+        ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_S3"),
+        ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+        ("dotenv", "AWS_ENDPOINT_URL_S3 (in .env.local)"),
+    ],
+)
+def test_an_endpoint_with_a_path_is_named_where_it_was_set(
+    tmp_path: Path, where: str, source: str
+) -> None:
+    url = "https://t3.storage.dev/my-bucket"
+    ini: dict[str, Any] = {}
+    environ: dict[str, str] = {}
+    if where == "ini":
+        ini["endpoint"] = url
+    elif where == "dotenv":
+        (tmp_path / ".env.local").write_text(f"AWS_ENDPOINT_URL_S3={url}\n")
+    else:
+        environ[where] = url
+
+    with pytest.raises(TigrisConfigError) as exc:
+        load(tmp_path, ini=ini, environ=environ)
+
+    assert str(exc.value) == (
+        f"{source}={url!r} has a path ('/my-bucket'): use the server's root URL, "
+        "https://t3.storage.dev"
+    )
+
+
+# -- a remote run names its seed (user trial, defect 2) --------------------------------------
+REMOTE_KEYS = {
+    "AWS_ENDPOINT_URL_S3": "https://t3.storage.dev",
+    "AWS_ACCESS_KEY_ID": "tid_x",
+    "AWS_SECRET_ACCESS_KEY": "tsec_y",
+}
+
+
+@pytest.mark.parametrize(
+    ("options", "environ"),
+    [(REMOTE, {}), ({}, REMOTE_KEYS), ({"backend": "remote"}, REMOTE_KEYS)],
+    ids=["explicit-endpoint", "auto-from-environment", "backend-remote"],
+)
+def test_a_remote_backend_without_a_seed_is_an_error_naming_every_setting(
+    tmp_path: Path, options: dict[str, str], environ: dict[str, str]
+) -> None:
+    config = load(tmp_path, options, environ=environ)
+
+    assert config.backend == "remote"
+    missing = config.missing_seed()
+    assert isinstance(missing, TigrisConfigError)
+    assert str(missing) == (
+        "no seed bucket set for the remote backend (t3.storage.dev): set --tigris-seed, ini "
+        "tigris_seed or PYTEST_TIGRIS_SEED to the bucket to fork (bucket names are global, so "
+        "there is no default), or use --tigris-backend=emulator"
+    )
+    # The header does not claim a seed the run will not use.
+    assert " seed=(not set) " in config.describe()
+
+
+@pytest.mark.parametrize("where", ["option", "ini", "environment", "dotenv"])
+def test_a_seed_from_any_source_is_enough_for_a_remote_backend(tmp_path: Path, where: str) -> None:
+    options: dict[str, Any] = dict(REMOTE)
+    ini: dict[str, Any] = {}
+    environ: dict[str, str] = {}
+    if where == "option":
+        options["seed"] = "myproject-bucket-main"
+    elif where == "ini":
+        ini["seed"] = "myproject-bucket-main"
+    elif where == "environment":
+        environ["PYTEST_TIGRIS_SEED"] = "myproject-bucket-main"
+    else:
+        (tmp_path / ".env.local").write_text("PYTEST_TIGRIS_SEED=myproject-bucket-main\n")
+
+    config = load(tmp_path, options, ini, environ)
+
+    assert config.missing_seed() is None
+    assert " seed=myproject-bucket-main " in config.describe()
+
+
+def test_the_emulator_keeps_its_default_seed(tmp_path: Path) -> None:
+    config = load(tmp_path)
+
+    assert config.missing_seed() is None
+    assert f" seed={DEFAULT_EMULATOR_SEED} " in config.describe()
+
+
+def test_an_ambient_endpoint_without_keys_says_why_the_emulator_was_chosen(
+    tmp_path: Path,
+) -> None:
+    config = load(tmp_path, environ={"AWS_ENDPOINT_URL_S3": "https://t3.storage.dev"})
+
+    reason = (
+        "the embedded emulator was chosen because AWS_ENDPOINT_URL_S3 is set but no credentials "
+        "are: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, to use that "
+        "endpoint"
+    )
+    assert config.backend == "emulator"
+    assert config.emulator_reason == reason
+    assert config.notes == (f"tigris: {reason}",)
+    # Nothing to explain without an endpoint, or when the choice was made explicitly.
+    for chosen in (
+        load(tmp_path),
+        load(tmp_path, {"backend": "emulator"}, environ={"AWS_ENDPOINT_URL_S3": "https://x.dev"}),
+        load(tmp_path, {"seed": "s-e-e-d"}, environ=REMOTE_KEYS),
+    ):
+        assert chosen.emulator_reason is None and chosen.notes == ()
