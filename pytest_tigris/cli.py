@@ -367,23 +367,6 @@ def _check_bucket_name(parser: argparse.ArgumentParser, bucket: str) -> None:
         )
 
 
-def _head_bucket(janitor: Any, bucket: str) -> dict[str, str] | None:
-    """The bucket's HeadBucket headers, or None when it does not exist."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from .s3calls import error_status
-
-    try:
-        response = janitor.call("head_bucket", Bucket=bucket)
-    except ClientError as exc:
-        if error_status(exc) == 404:
-            return None
-        raise janitor.describe(exc) from None
-    except BotoCoreError as exc:
-        raise janitor.describe(exc) from None
-    return dict(response["ResponseMetadata"]["HTTPHeaders"])
-
-
 def _snapshot(janitor: Any, bucket: str, name: str | None) -> str:
     """Snapshot ``bucket``; a missing or plain bucket is a one-line TigrisError."""
     from botocore.exceptions import ClientError
@@ -394,7 +377,7 @@ def _snapshot(janitor: Any, bucket: str, name: str | None) -> str:
     missing = TigrisError(
         f"bucket {bucket!r} does not exist at {janitor.endpoint_url}: check the name"
     )
-    headers = _head_bucket(janitor, bucket)
+    headers = janitor.head(bucket)
     if headers is None:
         raise missing
     flag = headers.get("x-tigris-enable-snapshot")
@@ -497,7 +480,7 @@ def _env_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
     def switch() -> int:
         assert name is not None
         env_name = args.name.strip().lower()
-        if _head_bucket(janitor, name) is None:
+        if janitor.head(name) is None:
             current = read_current_env()
             stays = f"stays {current!r}" if current else "is still unset"
             print(

@@ -539,17 +539,22 @@ class ForkJanitor:
         return self._force_delete(name)
 
     def _exists(self, name: str) -> bool:
+        return self.head(name) is not None
+
+    def head(self, name: str) -> dict[str, str] | None:
+        """The bucket's HeadBucket answer headers, or None when it does not exist; other
+        failures are described (:meth:`describe`)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.call("head_bucket", Bucket=name)
+            response = self.call("head_bucket", Bucket=name)
         except ClientError as exc:
             if error_status(exc) == 404:
-                return False
+                return None
             raise self.describe(exc) from None
         except BotoCoreError as exc:
             raise self.describe(exc) from None
-        return True
+        return dict(response["ResponseMetadata"]["HTTPHeaders"])
 
     def _force_delete(self, name: str) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
