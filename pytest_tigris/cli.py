@@ -272,15 +272,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _connect(parser: argparse.ArgumentParser, endpoint: str | None) -> Any:
     """A ForkJanitor for the endpoint (usage error when there is none)."""
     from .client import ClientFactory
-    from .config import TigrisConfig
+    from .config import load_remote
     from .exceptions import TigrisConfigError
     from .janitor import ForkJanitor
 
     try:
-        config = TigrisConfig.load(options={"endpoint": endpoint, "backend": "remote"}, ini={})
+        config = load_remote(endpoint, caller="this command", endpoint_option="--endpoint")
     except TigrisConfigError as exc:
-        message = str(exc).replace("--tigris-backend=remote", "this command")
-        parser.error(message.replace("--tigris-endpoint", "--endpoint"))
+        parser.error(str(exc))
     clients = ClientFactory(config, config.endpoint_url)
     return ForkJanitor(
         clients.client,

@@ -36,6 +36,7 @@ __all__ = [
     "Option",
     "TigrisConfig",
     "check_endpoint_url",
+    "load_remote",
     "read_dotenv",
 ]
 
@@ -497,3 +498,18 @@ class TigrisConfig:
             emulator_reason=emulator_reason,
             seed_snapshot_source=snapshot_source,
         )
+
+
+def load_remote(endpoint: str | None, *, caller: str, endpoint_option: str | None) -> TigrisConfig:
+    """The remote configuration for a caller outside pytest (a command, a library call). Its
+    errors name ``caller`` and ``endpoint_option`` (None: the caller has no such option)
+    where the plugin's name ``--tigris-backend=remote`` and ``--tigris-endpoint``."""
+    try:
+        return TigrisConfig.load(options={"endpoint": endpoint, "backend": "remote"}, ini={})
+    except TigrisConfigError as exc:
+        message = str(exc).replace("--tigris-backend=remote", caller)
+        if endpoint_option is None:
+            message = message.replace("--tigris-endpoint or ", "")
+        else:
+            message = message.replace("--tigris-endpoint", endpoint_option)
+        raise TigrisConfigError(message) from None

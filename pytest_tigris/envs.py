@@ -237,15 +237,9 @@ def get_s3_client(project: str | None = None, env: str | None = None) -> Any:
     if project is not None or env is not None:
         get_bucket_name(project, env)
     from .client import ClientFactory
-    from .config import TigrisConfig
-    from .exceptions import TigrisConfigError
+    from .config import load_remote
 
-    try:
-        config = TigrisConfig.load(options={"backend": "remote"}, ini={})
-    except TigrisConfigError as exc:
-        # The configuration's words are pytest's options; this is a library call.
-        message = str(exc).replace("--tigris-backend=remote", "get_s3_client()")
-        raise TigrisConfigError(message.replace("--tigris-endpoint or ", "")) from None
+    config = load_remote(None, caller="get_s3_client()", endpoint_option=None)
     return ClientFactory(config, config.endpoint_url).client()
 
 

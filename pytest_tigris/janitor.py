@@ -531,15 +531,12 @@ class ForkJanitor:
         if name in self.protected:
             raise TigrisUnsafeDeleteError(f"refusing to delete {name!r}: it is protected")
         if self.fork_source(name) is None:
-            if not self._exists(name):
+            if self.head(name) is None:
                 return False
             raise TigrisUnsafeDeleteError(
                 f"refusing to delete {name!r}: it is not a fork (a seed or a regular bucket)"
             )
         return self._force_delete(name)
-
-    def _exists(self, name: str) -> bool:
-        return self.head(name) is not None
 
     def head(self, name: str) -> dict[str, str] | None:
         """The bucket's HeadBucket answer headers, or None when it does not exist; other
